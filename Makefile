@@ -1,0 +1,35 @@
+# Two commands set everything up on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEV := FEEDBACK_ENV=development
+WORKERS ?= 2
+
+.PHONY: run test test-system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(DEV) $(BIN)/feedback-app db upgrade
+	$(DEV) $(BIN)/feedback-app bulletin import
+	$(DEV) $(BIN)/feedback-app run --host 127.0.0.1 --port 5000
+
+# Browser tests need Chromium and a CJK font; mail tests need Dovecot (Debian packages).
+test-system-deps:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { \
+	  [ "$$(id -u)" = 0 ] || { echo "请以 root 运行，或先安装 chromium 与 fonts-wqy-microhei" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+
+test: $(STAMP) test-system-deps
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -q
+
+bench: $(STAMP)
+	$(BIN)/python -m feedback_app.bench
+
+clean:
+	rm -rf $(VENV) instance

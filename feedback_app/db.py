@@ -1,0 +1,116 @@
+"""The declarative base, the engine, and one session per request.
+
+Services receive the session and flush; the request commits once, after the view returned a
+successful response, and rolls back otherwise.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Flask, g, request
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # A writing transaction takes the write lock up front, so that it waits for another
+        # writer instead of failing on a stale snapshot.
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def init_db(app: Flask, engine: Engine) -> None:
+    factory = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_sessionmaker"] = factory
+
+    @app.after_request
+    def commit_on_success(response):
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    @app.teardown_request
+    def close_on_error(_exc):
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def get_session() -> Session:
+    """The request's session; a POST starts its transaction ready to write."""
+    session = g.get("db_session")
+    if session is None:
+        from flask import current_app
+
+        session = current_app.extensions["db_sessionmaker"]()
+        if request.method == "POST" and session.get_bind().dialect.name == "sqlite":
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        g.db_session = session
+    return session

@@ -1,0 +1,24 @@
+"""``/healthz``: is the database reachable."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    engine = current_app.extensions["db_engine"]
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        current_app.logger.warning("health check: database unreachable")
+        response = jsonify(status="error", database="unreachable")
+        response.status_code = 503
+    else:
+        response = jsonify(status="ok", database="ok")
+    response.headers["Cache-Control"] = "no-store"
+    return response

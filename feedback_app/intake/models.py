@@ -1,0 +1,187 @@
+"""The submission record every channel produces, with its attachments and public history."""
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from feedback_app.db import Base, UTCDateTime, utcnow
+
+
+def _check_in(column: str, enum_cls: type[enum.Enum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum_cls)})"
+
+
+class Channel(str, enum.Enum):
+    web = "web"
+    phone = "phone"
+    email = "email"
+    letter = "letter"
+    visit = "visit"
+
+
+class Kind(str, enum.Enum):
+    suggestion = "suggestion"
+    accusation = "accusation"
+    request = "request"
+    enquiry = "enquiry"
+
+
+class ReplyBy(str, enum.Enum):
+    online = "online"
+    phone = "phone"
+    email = "email"
+    letter = "letter"
+
+
+class State(str, enum.Enum):
+    received = "received"
+    accepted = "accepted"
+    assigned = "assigned"
+    answered = "answered"
+    closed = "closed"
+    rejected = "rejected"
+    merged = "merged"
+    reopened = "reopened"
+
+
+class Rating(str, enum.Enum):
+    satisfied = "satisfied"
+    fairly_satisfied = "fairly_satisfied"
+    dissatisfied = "dissatisfied"
+
+
+KIND_LABELS = {
+    Kind.suggestion: "意见建议",
+    Kind.accusation: "检举控告",
+    Kind.request: "申诉求决",
+    Kind.enquiry: "咨询",
+}
+REPLY_BY_LABELS = {
+    ReplyBy.online: "网上查询答复",
+    ReplyBy.phone: "电话答复",
+    ReplyBy.email: "电子邮件答复",
+    ReplyBy.letter: "书面信函答复",
+}
+RATING_LABELS = {
+    Rating.satisfied: "满意",
+    Rating.fairly_satisfied: "基本满意",
+    Rating.dissatisfied: "不满意",
+}
+CHANNEL_LABELS = {
+    Channel.web: "网上",
+    Channel.phone: "来电",
+    Channel.email: "来邮",
+    Channel.letter: "来信",
+    Channel.visit: "来访",
+}
+
+
+class ReferenceCounter(Base):
+    """The last reference number issued in a year."""
+
+    __tablename__ = "reference_counter"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Submission(Base):
+    __tablename__ = "submission"
+    __table_args__ = (
+        CheckConstraint(_check_in("channel", Channel), name="channel"),
+        CheckConstraint(_check_in("kind", Kind), name="kind"),
+        CheckConstraint(_check_in("reply_by", ReplyBy), name="reply_by"),
+        CheckConstraint(_check_in("state", State), name="state"),
+        CheckConstraint(f"rating IS NULL OR {_check_in('rating', Rating)}", name="rating"),
+        CheckConstraint("item_number >= 0", name="item_number"),
+        UniqueConstraint("year", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletin.id"), index=True)
+    item_number: Mapped[int] = mapped_column(Integer, default=0)  # 0: the rectification as a whole
+    channel: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(12))
+    body: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    address: Mapped[str | None] = mapped_column(String(300))
+    reply_by: Mapped[str] = mapped_column(String(10))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    publish_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    privacy_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10), default=State.received.value, index=True)
+    rating: Mapped[str | None] = mapped_column(String(20))
+    query_code_hash: Mapped[str] = mapped_column(String(64))
+    form_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    client_hash: Mapped[str | None] = mapped_column(String(64))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    attachments: Mapped[list["Attachment"]] = relationship(
+        back_populates="submission", order_by="Attachment.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list["SubmissionEvent"]] = relationship(
+        back_populates="submission", order_by="SubmissionEvent.id", cascade="all, delete-orphan"
+    )
+    replies: Mapped[list["Reply"]] = relationship(
+        back_populates="submission", order_by="Reply.id", cascade="all, delete-orphan"
+    )
+
+
+class Attachment(Base):
+    """A file kept outside ``static/`` under a generated name; the original name is display text only."""
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(40))
+    display_name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="attachments")
+
+
+class SubmissionEvent(Base):
+    """One step in a submission's history; ``public`` steps are shown to the citizen."""
+
+    __tablename__ = "submission_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(30))
+    state_after: Mapped[str] = mapped_column(String(10))
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    text: Mapped[str | None] = mapped_column(Text)  # a citizen's follow-up, or a public note
+
+    submission: Mapped[Submission] = relationship(back_populates="events")
+
+
+class Reply(Base):
+    """The office's answer; the citizen sees it once it is approved."""
+
+    __tablename__ = "reply"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    submission: Mapped[Submission] = relationship(back_populates="replies")

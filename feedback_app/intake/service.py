@@ -1,0 +1,160 @@
+"""``create_submission``: the one way any channel's draft becomes a record."""
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedback_app.config import Settings
+from feedback_app.db import utcnow
+from feedback_app.intake import attachments as files
+from feedback_app.intake import querycode
+from feedback_app.intake.models import (
+    Attachment,
+    Channel,
+    Kind,
+    ReplyBy,
+    State,
+    Submission,
+    SubmissionEvent,
+)
+from feedback_app.intake.reference import format_reference, next_sequence
+from feedback_app.mail.outbox import enqueue
+
+QUERY_CODE_KEY = "query-code"
+FORM_TOKEN_KEY = "form-token"
+CLIENT_KEY = "client"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What every channel adapter produces."""
+
+    bulletin_id: int
+    item_number: int
+    channel: Channel
+    kind: Kind
+    body: str
+    reply_by: ReplyBy = ReplyBy.online
+    anonymous: bool = False
+    publish_consent: bool = False
+    privacy_consent: bool = False
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    received_at: datetime | None = None
+    attachments: tuple[files.IncomingFile, ...] = field(default=())
+    form_token: str | None = None
+    client: str | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    reference: str
+    query_code: str | None  # None when only the reference can be given back
+    created: bool
+
+
+def body_hash(body: str) -> str:
+    canonical = "".join(unicodedata.normalize("NFKC", body).split())
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def keyed(settings: Settings, purpose: str, value: str) -> str:
+    import hmac
+
+    return hmac.new(settings.subkey(purpose), value.encode(), hashlib.sha256).hexdigest()
+
+
+def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
+    """The receipt of a form already submitted with this one-time token."""
+    reference = session.scalar(
+        select(Submission.reference).where(
+            Submission.form_token_hash == keyed(settings, FORM_TOKEN_KEY, form_token)
+        )
+    )
+    if reference is None:
+        return None
+    code = querycode.code_for_token(settings.subkey(QUERY_CODE_KEY), form_token)
+    return Receipt(reference, code, created=False)
+
+
+def recent_repeat(session: Session, settings: Settings, draft: Draft) -> str | None:
+    """The reference of the same text from the same client within the repeat window."""
+    if not draft.client or settings.repeat_window_seconds <= 0:
+        return None
+    since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
+    return session.scalar(
+        select(Submission.reference)
+        .where(
+            Submission.client_hash == keyed(settings, CLIENT_KEY, draft.client),
+            Submission.body_hash == body_hash(draft.body),
+            Submission.received_at >= since,
+        )
+        .order_by(Submission.id.desc())
+        .limit(1)
+    )
+
+
+def create_submission(session: Session, settings: Settings, draft: Draft) -> Receipt:
+    """Store the draft, its attachments, its first history step and its acknowledgement; flush."""
+    now = utcnow()
+    received_at = draft.received_at or now
+    year = received_at.astimezone(settings.tz).year
+    seq = next_sequence(session, year)
+    code_key = settings.subkey(QUERY_CODE_KEY)
+    code = (
+        querycode.code_for_token(code_key, draft.form_token) if draft.form_token else querycode.new_code()
+    )
+    anonymous = draft.anonymous
+    submission = Submission(
+        reference=format_reference(settings.reference_prefix, year, seq),
+        year=year,
+        seq=seq,
+        bulletin_id=draft.bulletin_id,
+        item_number=draft.item_number,
+        channel=draft.channel.value,
+        kind=draft.kind.value,
+        body=draft.body,
+        name=None if anonymous else draft.name,
+        phone=None if anonymous else draft.phone,
+        email=None if anonymous else draft.email,
+        address=None if anonymous else draft.address,
+        reply_by=ReplyBy.online.value if anonymous else draft.reply_by.value,
+        anonymous=anonymous,
+        publish_consent=draft.publish_consent,
+        privacy_consent_at=now if draft.privacy_consent else None,
+        state=State.received.value,
+        query_code_hash=querycode.hash_code(code_key, code),
+        form_token_hash=keyed(settings, FORM_TOKEN_KEY, draft.form_token) if draft.form_token else None,
+        client_hash=keyed(settings, CLIENT_KEY, draft.client) if draft.client else None,
+        body_hash=body_hash(draft.body),
+        received_at=received_at,
+        created_at=now,
+    )
+    for incoming in draft.attachments:
+        stored = files.store(settings.attachments_path, incoming)
+        submission.attachments.append(Attachment(**vars(stored), created_at=now))
+    submission.events.append(
+        SubmissionEvent(action="received", state_after=State.received.value, public=True, at=received_at)
+    )
+    session.add(submission)
+    session.flush()
+    if submission.email and not anonymous:
+        enqueue(
+            session,
+            kind="acknowledgement",
+            recipient=submission.email,
+            subject=f"已收到您的意见（受理编号 {submission.reference}）",
+            body=render_template(
+                "email/acknowledgement.txt", submission=submission, track_url=settings.public_url + "/track"
+            ),
+            submission_id=submission.id,
+        )
+    return Receipt(submission.reference, code, created=True)

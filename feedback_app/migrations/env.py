@@ -1,0 +1,18 @@
+"""Alembic environment: the engine comes from the application (see feedback_app.migrate)."""
+from alembic import context
+
+import feedback_app.models  # noqa: F401  (every table on the metadata)
+from feedback_app.db import Base
+
+engine = context.config.attributes["engine"]
+
+with engine.connect() as connection:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+    connection.commit()

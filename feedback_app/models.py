@@ -1,0 +1,10 @@
+"""Every mapped model, imported once so the metadata is complete."""
+from feedback_app.bulletin.models import Bulletin, BulletinItem  # noqa: F401
+from feedback_app.intake.models import (  # noqa: F401
+    Attachment,
+    ReferenceCounter,
+    Reply,
+    Submission,
+    SubmissionEvent,
+)
+from feedback_app.mail.models import OutboxMessage  # noqa: F401

@@ -1,0 +1,284 @@
+"""The citizen form, the receipt and the query page. Thin handlers: the work is in intake."""
+from __future__ import annotations
+
+import secrets
+import time
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session as cookie,
+    url_for,
+)
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.exc import IntegrityError
+
+from feedback_app.bulletin.models import Bulletin
+from feedback_app.bulletin.service import get_bulletin
+from feedback_app.config import Settings
+from feedback_app.db import get_session
+from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
+from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission
+from feedback_app.intake.service import Draft, Receipt, create_submission, receipt_for_token, recent_repeat
+from feedback_app.intake.querycode import display
+from feedback_app.public.forms import FeedbackForm, FollowUpForm, RatingForm, TrackForm
+from feedback_app.public.tracking import (
+    add_follow_up,
+    find_for_citizen,
+    rate,
+    status_view,
+)
+from feedback_app.ratelimit import limit_view
+
+bp = Blueprint("public", __name__)
+
+FORM_TOKEN_MAX_AGE = 24 * 3600
+TRACK_GRANT_SECONDS = 30 * 60
+RECEIPT_SECONDS = 15 * 60  # how long this browser can show the receipt again (a refresh, a print)
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def _signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="feedback-form")
+
+
+def _item_choices(bulletin: Bulletin) -> list[tuple[int, str]]:
+    return [(0, "整改工作整体")] + [(i.number, f"第{i.number}项：{i.title}") for i in bulletin.items]
+
+
+def _feedback_form(bulletin: Bulletin, **kwargs) -> FeedbackForm:
+    s = settings()
+    return FeedbackForm(
+        item_choices=_item_choices(bulletin), body_range=(s.body_min_chars, s.body_max_chars), **kwargs
+    )
+
+
+def _csrf_failed(form) -> bool:
+    field = getattr(form, "csrf_token", None)
+    return bool(field is not None and field.errors)
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _render_form(bulletin: Bulletin, form: FeedbackForm, notice: str | None = None, status: int = 200):
+    s = settings()
+    html = render_template(
+        "public/feedback.html",
+        bulletin=bulletin,
+        form=form,
+        notice=notice,
+        limits=s,
+        types=", ".join(TYPE_LABELS.values()),
+    )
+    return _no_store(make_response(html, status))
+
+
+@bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
+def feedback(slug: str):
+    db = get_session()
+    bulletin = get_bulletin(db, slug)
+    if bulletin is None:
+        abort(404)
+    if request.method == "GET":
+        form = _feedback_form(bulletin, formdata=None)
+        item = request.args.get("item", type=int)
+        if item in {value for value, _ in form.item.choices}:
+            form.item.data = item
+        form.form_token.data = _signer().dumps(secrets.token_urlsafe(16))
+        return _render_form(bulletin, form)
+    return _submit(db, bulletin)
+
+
+def _submit(db, bulletin: Bulletin):
+    s = settings()
+    form = _feedback_form(bulletin)
+    notice = None
+    try:
+        nonce, signed_at = _signer().loads(form.form_token.data or "", max_age=FORM_TOKEN_MAX_AGE,
+                                           return_timestamp=True)
+    except BadSignature:
+        nonce, signed_at = None, None
+        form.form_token.data = _signer().dumps(secrets.token_urlsafe(16))
+        notice = "页面已过期。您填写的内容已保留，请检查后再次提交。"
+    valid = form.validate()
+    if _csrf_failed(form):
+        notice = "页面停留时间过长，安全校验已过期。您填写的内容已保留，请检查后再次提交。"
+    if form.website.data:
+        notice = "提交未通过校验，请刷新页面后重试。"
+    elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
+        notice = "提交过快，请确认填写的内容后再次提交。"
+    incoming = [IncomingFile(f.filename or "", f.read()) for f in request.files.getlist("attachments")
+                if f and f.filename]
+    form.attachments.errors = list(form.attachments.errors) + problems(incoming, s)
+    if not valid or notice or form.attachments.errors:
+        if form.attachments.errors and incoming:
+            form.attachments.errors.append("为安全起见，请重新选择附件")
+        return _render_form(bulletin, form, notice or "提交未成功，请按提示修改后再提交。", 400)
+
+    existing = receipt_for_token(db, s, nonce)
+    if existing is not None:
+        return _to_receipt(existing)
+    draft = Draft(
+        bulletin_id=bulletin.id,
+        item_number=form.item.data,
+        channel=Channel.web,
+        kind=Kind(form.kind.data),
+        body=form.body.data,
+        reply_by=ReplyBy(form.reply_by.data),
+        anonymous=form.anonymous.data,
+        publish_consent=form.publish_consent.data,
+        privacy_consent=form.privacy_consent.data,
+        name=form.name.data or None,
+        phone=form.normalized_phone,
+        email=form.normalized_email,
+        address=form.address.data or None,
+        attachments=tuple(incoming),
+        form_token=nonce,
+        client=request.remote_addr,
+    )
+    repeat = recent_repeat(db, s, draft)
+    if repeat is not None:
+        earlier = cookie.get("receipt") or {}
+        code = earlier.get("code") if earlier.get("reference") == repeat else None
+        return _to_receipt(Receipt(repeat, code, created=False), repeat=True)
+    try:
+        receipt = create_submission(db, s, draft)
+    except IntegrityError:  # the same form submitted twice at once: the other request won
+        db.rollback()
+        receipt = receipt_for_token(db, s, nonce)
+        if receipt is None:
+            raise
+    return _to_receipt(receipt)
+
+
+def _to_receipt(receipt: Receipt, repeat: bool = False):
+    cookie["receipt"] = {
+        "reference": receipt.reference,
+        "code": receipt.query_code,
+        "repeat": repeat,
+        "until": time.time() + RECEIPT_SECONDS,
+    }
+    return redirect(url_for("public.receipt"), code=303)
+
+
+@bp.get("/receipt")
+def receipt():
+    data = cookie.get("receipt")
+    if not data or data.get("until", 0) < time.time():
+        cookie.pop("receipt", None)
+        return redirect(url_for("public.track"))
+    code = data.get("code")
+    html = render_template(
+        "public/receipt.html",
+        reference=data["reference"],
+        code=display(code) if code else None,
+        repeat=data.get("repeat", False),
+    )
+    return _no_store(make_response(html))
+
+
+def _render_track(form: TrackForm, status: int = 200, message: str | None = None):
+    return _no_store(make_response(render_template("public/track.html", form=form, message=message), status))
+
+
+@bp.route("/track", methods=["GET", "POST"])
+def track():
+    form = TrackForm()
+    if request.method == "GET":
+        return _render_track(TrackForm(formdata=None))
+    if not form.validate():
+        message = "页面已过期，请重新填写后查询。" if _csrf_failed(form) else None
+        return _render_track(form, 400, message)
+    submission = find_for_citizen(get_session(), settings(), form.reference.data, form.query_code.data)
+    if submission is None:
+        return _render_track(form, 400, "受理编号或查询码不正确，请核对后重新输入。")
+    cookie.pop("receipt", None)
+    cookie["tracking"] = {"id": submission.id, "until": time.time() + TRACK_GRANT_SECONDS}
+    return redirect(url_for("public.status"), code=303)
+
+
+def _tracked() -> Submission:
+    grant = cookie.get("tracking") or {}
+    if not grant or grant.get("until", 0) < time.time():
+        cookie.pop("tracking", None)
+        abort(make_response(redirect(url_for("public.track"))))
+    submission = get_session().get(Submission, grant["id"])
+    if submission is None:
+        abort(make_response(redirect(url_for("public.track"))))
+    return submission
+
+
+@bp.get("/track/status")
+def status():
+    submission = _tracked()
+    return _render_status(submission, FollowUpForm(formdata=None), RatingForm(formdata=None))
+
+
+def _render_status(submission: Submission, follow_up: FollowUpForm, rating: RatingForm, status: int = 200):
+    html = render_template(
+        "public/status.html", view=status_view(submission), follow_up=follow_up, rating_form=rating
+    )
+    return _no_store(make_response(html, status))
+
+
+@bp.post("/track/follow-up")
+def follow_up():
+    submission = _tracked()
+    form = FollowUpForm()
+    s = settings()
+    text = form.text.data or ""
+    if form.validate() and s.body_min_chars <= len(text) <= s.body_max_chars:
+        add_follow_up(get_session(), submission, text)
+        flash("已收到您的追评，我们会继续办理。")
+        return redirect(url_for("public.status"), code=303)
+    form.text.errors = list(form.text.errors) + [
+        f"追评内容应为 {s.body_min_chars} 至 {s.body_max_chars} 个字，目前 {len(text)} 个字"
+    ]
+    return _render_status(submission, form, RatingForm(formdata=None), 400)
+
+
+@bp.post("/track/rate")
+def rate_reply():
+    submission = _tracked()
+    form = RatingForm()
+    if form.validate() and rate(get_session(), submission, form.rating.data):
+        flash("感谢您的评价。")
+        return redirect(url_for("public.status"), code=303)
+    if not form.rating.errors:
+        form.rating.errors = ["答复之后才能评价"]
+    return _render_status(submission, FollowUpForm(formdata=None), form, 400)
+
+
+def _form_rate_limited(_limit):
+    db = get_session()
+    bulletin = get_bulletin(db, request.view_args["slug"])
+    if bulletin is None:
+        abort(404)
+    form = _feedback_form(bulletin)
+    form.validate()
+    for field in form:
+        field.errors = []
+    return _render_form(bulletin, form, "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
+
+
+def _track_rate_limited(_limit):
+    return _render_track(TrackForm(), 429, "查询过于频繁，请稍后再试。")
+
+
+def apply_limits(app: Flask, s: Settings) -> None:
+    limit_view(app, "public.feedback", s.ratelimit_submit, on_breach=_form_rate_limited)
+    limit_view(app, "public.track", s.ratelimit_track, on_breach=_track_rate_limited)
+    limit_view(app, "public.follow_up", s.ratelimit_submit)
+    limit_view(app, "public.rate_reply", s.ratelimit_submit)

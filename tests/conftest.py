@@ -1,0 +1,111 @@
+"""App, session and client fixtures; SQLite by default, PostgreSQL when FEEDBACK_DATABASE_URL says so."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from feedback_app import create_app
+from feedback_app.config import Settings
+from feedback_app.db import Base, make_engine
+from feedback_app.migrate import upgrade
+
+SEED = Path(__file__).resolve().parent.parent / "feedback_app" / "bulletin" / "seed" / "huangpu-2025-03-28.txt"
+SEED_SLUG = "huangpu-2025-03-28"
+
+
+def _postgres_worker_url(base: str, worker_id: str) -> str:
+    """A database of this test worker's own, beside the one CI created."""
+    url = make_url(base)
+    name = f"{url.database}_{worker_id}"
+    admin = make_engine(url.set(database="postgres").render_as_string(hide_password=False),
+                        isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
+                          "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def db_template(tmp_path_factory, worker_id):
+    base = os.environ.get("FEEDBACK_DATABASE_URL", "")
+    if base.startswith("postgresql"):
+        url = _postgres_worker_url(base, worker_id)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return "postgresql", url
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return "sqlite", path
+
+
+@pytest.fixture
+def database_url(db_template, tmp_path):
+    kind, value = db_template
+    if kind == "sqlite":
+        dest = tmp_path / "feedback.db"
+        shutil.copy(value, dest)
+        return f"sqlite:///{dest}"
+    engine = make_engine(value)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return value
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides) -> Settings:
+    values = dict(
+        env="test",
+        database_url=database_url,
+        instance_path=tmp_path / "instance",
+        secret_key="test-secret-key",
+        ratelimit_enabled=False,
+        min_fill_seconds=0,
+        csrf_enabled=False,
+    )
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def app(settings):
+    app = create_app(settings)
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app):
+    """A session outside any request, for arranging and checking data."""
+    s = app.extensions["db_sessionmaker"]()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def bulletin(app, session):
+    from feedback_app.bulletin.service import import_bulletin
+
+    result = import_bulletin(session, SEED.read_text(encoding="utf-8"), SEED_SLUG)
+    session.commit()
+    return result.bulletin

@@ -1,0 +1,96 @@
+"""The app factory, settings, error pages, health check."""
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from feedback_app import create_app
+from feedback_app.config import Settings, SettingsError
+
+
+def test_secret_key_required_outside_development(tmp_path):
+    with pytest.raises(SettingsError):
+        Settings.from_env({"FEEDBACK_INSTANCE_PATH": str(tmp_path)})
+    with pytest.raises(SettingsError):
+        Settings.from_env({"FEEDBACK_ENV": "production", "FEEDBACK_INSTANCE_PATH": str(tmp_path)})
+
+
+def test_development_key_is_generated_once_and_kept(tmp_path):
+    env = {"FEEDBACK_ENV": "development", "FEEDBACK_INSTANCE_PATH": str(tmp_path)}
+    first = Settings.from_env(env)
+    assert len(first.secret_key) >= 32
+    assert Settings.from_env(env).secret_key == first.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_settings_from_environment(tmp_path):
+    s = Settings.from_env({
+        "FEEDBACK_ENV": "development", "FEEDBACK_INSTANCE_PATH": str(tmp_path),
+        "FEEDBACK_RATELIMIT_ENABLED": "0", "FEEDBACK_MIN_FILL_SECONDS": "0",
+        "FEEDBACK_BODY_MAX_CHARS": "800",
+    })
+    assert s.database_url == f"sqlite:///{tmp_path / 'feedback.db'}"
+    assert s.ratelimit_enabled is False and s.min_fill_seconds == 0 and s.body_max_chars == 800
+    with pytest.raises(Exception):
+        s.body_max_chars = 1  # frozen
+    with pytest.raises(SettingsError):
+        Settings.from_env({"FEEDBACK_ENV": "development", "FEEDBACK_INSTANCE_PATH": str(tmp_path),
+                           "FEEDBACK_BODY_MAX_CHARS": "many"})
+    assert "secret" not in repr(s).lower() or s.secret_key not in repr(s)
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_503_when_database_unreachable(tmp_path):
+    settings = Settings.from_env({}, env="test", secret_key="k", instance_path=tmp_path,
+                                 database_url=f"sqlite:///{tmp_path}/missing/dir/x.db")
+    response = create_app(settings).test_client().get("/healthz")
+    assert response.status_code == 503
+    assert json.loads(response.data)["database"] == "unreachable"
+
+
+def test_error_pages_are_chinese_and_leak_nothing(app, client):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("SELECT secret FROM table WHERE phone='13800138000'")
+
+    for path, method, code, words in [
+        ("/nothing-here", "GET", 404, "页面不存在"),
+        ("/healthz", "POST", 405, "请求方式不允许"),
+        ("/boom", "GET", 500, "服务暂时出错"),
+    ]:
+        response = client.open(path, method=method)
+        body = response.get_data(as_text=True)
+        assert response.status_code == code and words in body
+        assert '<html lang="zh-CN">' in body
+        assert "Traceback" not in body and "SELECT" not in body and "13800138000" not in body
+
+
+def test_request_body_limit_gives_chinese_413(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/track", data={"reference": "x" * 5000})
+    assert response.status_code == 413
+    assert "提交内容过大" in response.get_data(as_text=True)
+
+
+def test_database_connection_settings(app, settings):
+    with app.extensions["db_engine"].connect() as conn:
+        if settings.is_sqlite:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        else:
+            ctype = conn.execute(text("SHOW lc_ctype")).scalar().lower().replace("-", "")
+            assert ctype.endswith("utf8")
+            assert conn.execute(text("SHOW server_encoding")).scalar() == "UTF8"
+
+
+def test_templates_and_static_are_found_from_the_repository_root(app):
+    root = Path(__file__).resolve().parent.parent
+    assert Path(app.template_folder) == root / "templates"
+    assert Path(app.static_folder) == root / "static"
