@@ -26,7 +26,7 @@ test-system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 test: $(STAMP) test-system-deps
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -q
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -q
 
 bench: $(STAMP)
 	$(BIN)/python -m feedback_app.bench

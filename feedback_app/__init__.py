@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         init_logging,
         init_database,
         init_security,
+        init_staff,
         init_rate_limits,
         init_blueprints,
         init_errors,
@@ -64,6 +65,12 @@ def init_security(app: Flask, settings: Settings) -> None:
     init_headers(app, settings)
 
 
+def init_staff(app: Flask, settings: Settings) -> None:
+    from feedback_app.auth.sessions import init_staff_sessions
+
+    init_staff_sessions(app)
+
+
 def init_rate_limits(app: Flask, settings: Settings) -> None:
     from feedback_app.ratelimit import init_limiter
 
@@ -77,10 +84,13 @@ def init_blueprints(app: Flask, settings: Settings) -> None:
     from feedback_app.public.views import apply_limits
     from feedback_app.public.views import bp as public_bp
 
+    from feedback_app.auth.admin import bp as admin_bp
+    from feedback_app.auth.views import bp as auth_bp
+    from feedback_app.moderation.views import bp as staff_bp
+
     register_filters(app)
-    app.register_blueprint(bulletin_bp)
-    app.register_blueprint(public_bp)
-    app.register_blueprint(health_bp)
+    for blueprint in (bulletin_bp, public_bp, health_bp, auth_bp, admin_bp, staff_bp):
+        app.register_blueprint(blueprint)
     apply_limits(app, settings)
 
 

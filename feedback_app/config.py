@@ -60,6 +60,15 @@ class Settings:
     ratelimit_submit: str = "5 per minute;30 per day"
     ratelimit_track: str = "10 per minute;60 per day"
 
+    # staff
+    staff_idle_minutes: int = 30
+    staff_absolute_hours: int = 12
+    twofa_roles: str = "reviewer,admin"
+    audit_key: str = field(default="", repr=False)  # keys the audit chain; derived from the secret key if empty
+    ratelimit_login_account: str = "5 per 5 minutes"
+    ratelimit_login_client: str = "30 per 5 minutes"
+    calendar_path: Path | None = None  # working-day calendar; the bundled one when empty
+
     # outgoing mail
     smtp_host: str = ""
     smtp_port: int = 25
@@ -86,6 +95,10 @@ class Settings:
     def subkey(self, purpose: str) -> bytes:
         """A key for one purpose, derived from the secret key (never stored in the database)."""
         return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+
+    @property
+    def twofa_role_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.twofa_roles.split(",") if r.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback_app.db import Base, UTCDateTime, utcnow
@@ -126,6 +126,14 @@ class Submission(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # routing and outcome, written by moderation
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    concluded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reject_reason: Mapped[str | None] = mapped_column(String(40))
+    next_due_on: Mapped[date | None] = mapped_column(Date, index=True)  # the earliest open deadline
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -174,7 +182,7 @@ class SubmissionEvent(Base):
 
 
 class Reply(Base):
-    """The office's answer; the citizen sees it once it is approved."""
+    """The office's answer: drafted by a handler, approved by a reviewer, then delivered."""
 
     __tablename__ = "reply"
 
@@ -182,6 +190,10 @@ class Reply(Base):
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    drafted_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_note: Mapped[str | None] = mapped_column(Text)  # how a call back or a letter went
 
     submission: Mapped[Submission] = relationship(back_populates="replies")

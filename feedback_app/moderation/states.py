@@ -10,6 +10,7 @@ from feedback_app.intake.models import State, Submission, SubmissionEvent
 
 S = State
 STAFF_DECIDERS = frozenset({"reviewer", "admin"})
+ROLES = ("citizen", "clerk", "reviewer", "handler", "admin")
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,13 @@ TRANSITIONS = {
         Transition("reject", frozenset({S.received, S.reopened}), S.rejected, STAFF_DECIDERS),
         Transition("merge", frozenset({S.received, S.accepted, S.reopened}), S.merged, STAFF_DECIDERS),
         Transition("assign", frozenset({S.accepted, S.assigned, S.reopened}), S.assigned, STAFF_DECIDERS),
-        Transition("answer", frozenset({S.assigned}), S.answered, STAFF_DECIDERS),
+        Transition("answer", frozenset({S.accepted, S.assigned, S.reopened}), S.answered, STAFF_DECIDERS),
         Transition("close", frozenset({S.answered}), S.closed, STAFF_DECIDERS),
         Transition("reopen", frozenset({S.answered, S.closed, S.rejected}), S.reopened, STAFF_DECIDERS),
+        # Notes, reveals and reply drafts change no state; they are listed so the table says who may.
+        Transition("note", frozenset(State), None, frozenset({"clerk", "reviewer", "handler", "admin"})),
+        Transition("draft_reply", frozenset({S.accepted, S.assigned, S.reopened}), None,
+                   frozenset({"handler", "reviewer", "admin"})),
         # A citizen's follow-up on an answered or closed matter reopens it; otherwise it is noted.
         Transition("follow_up", frozenset(State) - {S.merged}, None, frozenset({"citizen"})),
         Transition("rate", frozenset({S.answered, S.closed}), None, frozenset({"citizen"})),
@@ -48,6 +53,8 @@ PUBLIC_WORDS = {
     "close": "已办结",
     "reopen": "已重新办理",
     "follow_up": "您补充了意见（追评）",
+    "note": "内部备注",
+    "draft_reply": "起草答复",
     "rate": "您评价了办理结果",
 }
 

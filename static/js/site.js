@@ -148,4 +148,10 @@
   each("textarea[data-maxlength]", setUpCounter);
   each("input[type=file][data-max-bytes][data-max-files]", setUpFileInput);
   each("[data-print]", setUpPrint);
+
+  /* (4) A form shown again with errors: move focus to the summary so it is read out first. */
+  var summary = doc.getElementById("form-errors");
+  if (summary) {
+    summary.focus();
+  }
 })();

@@ -1,0 +1,4 @@
+"""Placeholder."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/staff")

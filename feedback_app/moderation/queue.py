@@ -1,0 +1,155 @@
+"""The staff queue: filters, counts per state, keyset pagination, both sort orders."""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from feedback_app.auth.models import Role, StaffUser
+from feedback_app.config import Settings
+from feedback_app.intake.models import Channel, Kind, State, Submission
+from feedback_app.moderation.search import search_clause
+
+PAGE_SIZE = 25
+NO_DUE = date(9999, 12, 31)  # sorts submissions without an open deadline last
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str | None = None
+    channel: str | None = None
+    item: int | None = None
+    kind: str | None = None
+    unit: int | None = None
+    due: str | None = None  # "overdue" or "soon"
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str | None = None
+    sort: str = "received"  # or "deadline"
+    after: str | None = None  # the keyset cursor
+
+
+def parse_filters(args, q: str | None = None) -> Filters:
+    """Filters from query arguments; anything unknown is ignored rather than failing."""
+
+    def pick(name, allowed):
+        value = args.get(name) or None
+        return value if value in allowed else None
+
+    def as_date(name):
+        try:
+            return date.fromisoformat(args.get(name, ""))
+        except ValueError:
+            return None
+
+    def as_int(name):
+        value = args.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    return Filters(
+        state=pick("state", {s.value for s in State}),
+        channel=pick("channel", {c.value for c in Channel}),
+        item=as_int("item"),
+        kind=pick("kind", {k.value for k in Kind}),
+        unit=as_int("unit"),
+        due=pick("due", {"overdue", "soon"}),
+        date_from=as_date("from"),
+        date_to=as_date("to"),
+        q=(q or "").strip()[:100] or None,
+        sort="deadline" if args.get("sort") == "deadline" else "received",
+        after=args.get("after") or None,
+    )
+
+
+def visible_to(viewer: StaffUser):
+    """What a viewer may see at all: a handler only what is routed to their unit."""
+    if viewer.role == Role.handler.value:
+        return Submission.unit_id == viewer.unit_id
+    return Submission.id.is_not(None)
+
+
+def _filtered(stmt: Select, f: Filters, viewer: StaffUser, settings: Settings, dialect: str,
+              with_state: bool = True) -> Select:
+    today = datetime.now(settings.tz).date()
+    conditions = [visible_to(viewer)]
+    if with_state and f.state:
+        conditions.append(Submission.state == f.state)
+    if f.channel:
+        conditions.append(Submission.channel == f.channel)
+    if f.item is not None:
+        conditions.append(Submission.item_number == f.item)
+    if f.kind:
+        conditions.append(Submission.kind == f.kind)
+    if f.unit is not None:
+        conditions.append(Submission.unit_id == f.unit)
+    if f.due == "overdue":
+        conditions.append(Submission.next_due_on < today)
+    elif f.due == "soon":
+        conditions.append(Submission.next_due_on.between(today, today + timedelta(days=3)))
+    if f.date_from:
+        conditions.append(Submission.received_at >= _local_midnight(f.date_from, settings))
+    if f.date_to:
+        conditions.append(Submission.received_at < _local_midnight(f.date_to + timedelta(days=1), settings))
+    if f.q:
+        conditions.append(search_clause(dialect, f.q))
+    return stmt.where(and_(*conditions))
+
+
+def _local_midnight(day: date, settings: Settings) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=settings.tz)
+
+
+def _encode(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list | None:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Submission]
+    next_cursor: str | None
+
+
+def page(session: Session, settings: Settings, viewer: StaffUser, f: Filters, size: int = PAGE_SIZE) -> Page:
+    dialect = session.get_bind().dialect.name
+    stmt = _filtered(select(Submission), f, viewer, settings, dialect)
+    cursor = _decode(f.after) if f.after else None
+    if f.sort == "deadline":
+        due = func.coalesce(Submission.next_due_on, NO_DUE)
+        if cursor:
+            after_due, after_id = date.fromisoformat(cursor[0]), int(cursor[1])
+            stmt = stmt.where(or_(due > after_due, and_(due == after_due, Submission.id > after_id)))
+        stmt = stmt.order_by(due.asc(), Submission.id.asc())
+    else:
+        if cursor:
+            after_at, after_id = datetime.fromisoformat(cursor[0]), int(cursor[1])
+            stmt = stmt.where(or_(Submission.received_at < after_at,
+                                  and_(Submission.received_at == after_at, Submission.id < after_id)))
+        stmt = stmt.order_by(Submission.received_at.desc(), Submission.id.desc())
+    rows = list(session.scalars(stmt.limit(size + 1)))
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        key = (last.next_due_on or NO_DUE).isoformat() if f.sort == "deadline" else last.received_at.isoformat()
+        next_cursor = _encode([key, last.id])
+    return Page(rows, next_cursor)
+
+
+def counts(session: Session, settings: Settings, viewer: StaffUser, f: Filters) -> dict[str, int]:
+    """How many per state under the other filters: the tabs."""
+    dialect = session.get_bind().dialect.name
+    stmt = _filtered(select(Submission.state, func.count()), replace(f, state=None), viewer, settings,
+                     dialect, with_state=False).group_by(Submission.state)
+    found = dict(session.execute(stmt).all())
+    return {s.value: found.get(s.value, 0) for s in State}
