@@ -66,9 +66,16 @@ def init_security(app: Flask, settings: Settings) -> None:
 
 
 def init_staff(app: Flask, settings: Settings) -> None:
-    from feedback_app.auth.sessions import init_staff_sessions
+    from flask_wtf.csrf import generate_csrf
+
+    from feedback_app.auth.sessions import current_staff, init_staff_sessions
 
     init_staff_sessions(app)
+    app.jinja_env.globals["csrf_token"] = generate_csrf
+
+    @app.context_processor
+    def staff_in_templates():
+        return {"staff": current_staff()}
 
 
 def init_rate_limits(app: Flask, settings: Settings) -> None:
@@ -86,6 +93,7 @@ def init_blueprints(app: Flask, settings: Settings) -> None:
 
     from feedback_app.auth.admin import bp as admin_bp
     from feedback_app.auth.views import bp as auth_bp
+    from feedback_app.moderation import action_views, calendar_views  # noqa: F401  (their routes)
     from feedback_app.moderation.views import bp as staff_bp
 
     register_filters(app)

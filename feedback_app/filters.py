@@ -20,6 +20,12 @@ def tel_uri(value: str) -> str:
     return re.sub(r"[^0-9+]", "", value)
 
 
+def action_words(action: str) -> str:
+    from feedback_app.moderation.states import PUBLIC_WORDS
+
+    return PUBLIC_WORDS.get(action, action)
+
+
 def register_filters(app: Flask) -> None:
-    for fn in (cn_date, local_dt, tel_uri):
+    for fn in (cn_date, local_dt, tel_uri, action_words):
         app.add_template_filter(fn)

@@ -21,6 +21,7 @@ def init_limiter(app: Flask, settings: Settings) -> None:
         strategy="moving-window",
         enabled=settings.ratelimit_enabled,
         headers_enabled=False,
+        in_memory_fallback_enabled=True,  # a Redis outage must not stop citizens or staff
         key_prefix="feedback",
     )
     app.extensions["feedback_limiter"] = limiter

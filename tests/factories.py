@@ -13,8 +13,8 @@ FORM = "/bulletins/huangpu-2025-03-28/feedback"
 def create_web_submission(session, settings, *, bulletin, body="这是一条关于整改落实情况的意见建议。", item=5,
                           kind=Kind.suggestion, reply_by=ReplyBy.online, **fields):
     """A stored web submission; returns (submission, query_code)."""
-    draft = Draft(bulletin_id=bulletin.id, item_number=item, channel=Channel.web, kind=kind, body=body,
-                  reply_by=reply_by, privacy_consent=True, **fields)
+    draft = Draft(bulletin_id=bulletin.id, item_number=item, channel=Channel.web, kind=Kind(kind), body=body,
+                  reply_by=ReplyBy(reply_by), privacy_consent=True, **fields)
     receipt = create_submission(session, settings, draft)
     session.commit()
     submission = session.query(Submission).filter_by(reference=receipt.reference).one()

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import render_template
 from sqlalchemy import select
@@ -25,6 +26,10 @@ from feedback_app.intake.models import (
 )
 from feedback_app.intake.reference import format_reference, next_sequence
 from feedback_app.mail.outbox import enqueue
+from feedback_app.moderation import clocks
+from feedback_app.moderation.calendar import CalendarError
+
+log = logging.getLogger(__name__)
 
 QUERY_CODE_KEY = "query-code"
 FORM_TOKEN_KEY = "form-token"
@@ -49,6 +54,7 @@ class Draft:
     email: str | None = None
     address: str | None = None
     received_at: datetime | None = None
+    counts_from: date | None = None  # a letter's clocks run from the day it arrived
     attachments: tuple[files.IncomingFile, ...] = field(default=())
     form_token: str | None = None
     client: str | None = None
@@ -146,6 +152,11 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
     )
     session.add(submission)
     session.flush()
+    try:
+        clocks.deadlines_on_receipt(session, settings, submission, draft.counts_from)
+    except CalendarError:  # never lose a submission over the calendar; `deadlines calendar` warns admins
+        log.error("no deadlines for %s: the working-day calendar does not cover its dates",
+                  submission.reference)
     if submission.email and not anonymous:
         enqueue(
             session,

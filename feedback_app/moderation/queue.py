@@ -99,6 +99,17 @@ def _filtered(stmt: Select, f: Filters, viewer: StaffUser, settings: Settings, d
     return stmt.where(and_(*conditions))
 
 
+def due_status(due_on: date | None, today: date) -> str | None:
+    """"overdue", "due_soon" (within 3 days) or None, for the queue's marks."""
+    if due_on is None:
+        return None
+    if due_on < today:
+        return "overdue"
+    if due_on <= today + timedelta(days=3):
+        return "due_soon"
+    return None
+
+
 def _local_midnight(day: date, settings: Settings) -> datetime:
     return datetime.combine(day, time.min, tzinfo=settings.tz)
 
