@@ -29,7 +29,7 @@ def _bool(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every knob of the service. Field ``foo_bar`` is read from ``FEEDBACK_FOO_BAR``."""
+    """Every knob of the service. Field ``foo_bar`` is read from ``FEEDBACK_FOO_BAR`` (see ENV_NAMES)."""
 
     env: str = "production"
     instance_path: Path = DEFAULT_INSTANCE
@@ -110,7 +110,7 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            key = "FEEDBACK_" + f.name.upper()
+            key = ENV_NAMES.get(f.name, "FEEDBACK_" + f.name.upper())
             if f.name in overrides:
                 values[f.name] = overrides[f.name]
             elif key in environ:
@@ -131,6 +131,9 @@ class Settings:
         if self.smtp_security not in {"none", "starttls", "tls"}:
             raise SettingsError("FEEDBACK_SMTP_SECURITY 只能是 none、starttls 或 tls")
         return _replace(self, **changes)
+
+
+ENV_NAMES = {"twofa_roles": "FEEDBACK_2FA_ROLES"}
 
 
 def _replace(settings: Settings, **changes) -> Settings:

@@ -94,3 +94,10 @@ def test_templates_and_static_are_found_from_the_repository_root(app):
     root = Path(__file__).resolve().parent.parent
     assert Path(app.template_folder) == root / "templates"
     assert Path(app.static_folder) == root / "static"
+
+
+def test_two_factor_roles_setting_name(tmp_path):
+    base = {"FEEDBACK_ENV": "development", "FEEDBACK_INSTANCE_PATH": str(tmp_path)}
+    assert Settings.from_env(base).twofa_role_set == {"reviewer", "admin"}
+    assert Settings.from_env({**base, "FEEDBACK_2FA_ROLES": ""}).twofa_role_set == frozenset()
+    assert Settings.from_env({**base, "FEEDBACK_2FA_ROLES": "admin, clerk"}).twofa_role_set == {"admin", "clerk"}
