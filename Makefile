@@ -21,9 +21,10 @@ run: $(STAMP)
 
 # Browser tests need Chromium and a CJK font; mail tests need Dovecot (Debian packages).
 test-system-deps:
-	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { \
-	  [ "$$(id -u)" = 0 ] || { echo "请以 root 运行，或先安装 chromium 与 fonts-wqy-microhei" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . && command -v dovecot >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "请以 root 运行，或先安装 chromium、fonts-wqy-microhei 与 dovecot-imapd" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium fonts-wqy-microhei dovecot-imapd >/dev/null; }
 
 test: $(STAMP) test-system-deps
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -q

@@ -93,11 +93,18 @@ def init_blueprints(app: Flask, settings: Settings) -> None:
 
     from feedback_app.auth.admin import bp as admin_bp
     from feedback_app.auth.views import bp as auth_bp
+    from feedback_app.intake.staff_views import bp as intake_bp
+    from feedback_app.mail.views import bp as mailbox_bp
     from feedback_app.moderation import action_views, calendar_views  # noqa: F401  (their routes)
+    from feedback_app.moderation.dashboard import bp as dashboard_bp
     from feedback_app.moderation.views import bp as staff_bp
+    from feedback_app.outcomes.ledger_views import bp as ledger_bp
+    from feedback_app.outcomes.publication_views import bp as publication_bp
+    from feedback_app.outcomes.stats_views import bp as stats_bp
 
     register_filters(app)
-    for blueprint in (bulletin_bp, public_bp, health_bp, auth_bp, admin_bp, staff_bp):
+    for blueprint in (bulletin_bp, public_bp, health_bp, auth_bp, admin_bp, staff_bp, intake_bp, mailbox_bp,
+                      dashboard_bp, ledger_bp, stats_bp, publication_bp):
         app.register_blueprint(blueprint)
     apply_limits(app, settings)
 

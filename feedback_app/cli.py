@@ -78,9 +78,12 @@ def register_commands(app: Flask) -> None:
     from feedback_app.audit.cli import audit_group
     from feedback_app.auth.cli import staff_group, unit_group
     from feedback_app.mail.cli import outbox_group
+    from feedback_app.mail.inbound_cli import mail_group
+    from feedback_app.outcomes.cli import ledger_group
     from feedback_app.moderation.cli import deadlines_group
 
-    for group in (db_group, bulletin_group, outbox_group, staff_group, unit_group, deadlines_group, audit_group):
+    for group in (db_group, bulletin_group, outbox_group, staff_group, unit_group, deadlines_group, audit_group,
+                  mail_group, ledger_group):
         app.cli.add_command(group)
 
 

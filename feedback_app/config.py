@@ -40,6 +40,7 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
+    page_cache_seconds: int = 15  # how stale the bulletin page's published comments and counts may be
 
     # the citizen form
     body_min_chars: int = 10
@@ -68,6 +69,20 @@ class Settings:
     ratelimit_login_account: str = "5 per 5 minutes"
     ratelimit_login_client: str = "30 per 5 minutes"
     calendar_path: Path | None = None  # working-day calendar; the bundled one when empty
+
+    # the mailbox
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_username: str = ""
+    imap_password: str = field(default="", repr=False)
+    imap_mailbox: str = "INBOX"
+    imap_security: str = "tls"  # tls | starttls | plain (plain only with imap_allow_plain)
+    imap_allow_plain: bool = False
+    imap_poll_seconds: int = 60
+    mail_max_bytes: int = 25 * 1024 * 1024
+    mail_max_parts: int = 200
+    mail_max_depth: int = 10
+    mail_alarm_minutes: int = 30
 
     # outgoing mail
     smtp_host: str = ""

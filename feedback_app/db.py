@@ -104,13 +104,42 @@ def init_db(app: Flask, engine: Engine) -> None:
 
 
 def get_session() -> Session:
-    """The request's session; a POST starts its transaction ready to write."""
+    """The request's session; a POST starts its transaction ready to write (see ``late_write_lock``)."""
     session = g.get("db_session")
     if session is None:
         from flask import current_app
 
         session = current_app.extensions["db_sessionmaker"]()
-        if request.method == "POST" and session.get_bind().dialect.name == "sqlite":
-            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        if request.method == "POST" and not g.get("db_late_lock"):
+            _begin_immediate(session)
         g.db_session = session
     return session
+
+
+def _begin_immediate(session: Session) -> None:
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def late_write_lock(view):
+    """For a busy POST: read and validate without the SQLite write lock; ``begin_write`` takes it."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.db_late_lock = True
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def begin_write(session: Session) -> None:
+    """End the read-only part of the request and start the writing transaction.
+
+    On SQLite the new transaction holds the write lock from its first statement, so whatever the
+    caller reads next (a check that a form was not already submitted, say) cannot go stale before
+    it writes. On PostgreSQL row locks and unique constraints do that work; nothing changes.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.commit()
+        _begin_immediate(session)

@@ -8,6 +8,17 @@ from sqlalchemy.exc import SQLAlchemyError
 bp = Blueprint("health", __name__)
 
 
+def _alarms() -> list[str]:
+    """Channel alarms (a mailbox failing too long): reported, while the service itself answers."""
+    from feedback_app.db import get_session
+    from feedback_app.moderation.dashboard import channel_alarms
+
+    try:
+        return channel_alarms(get_session(), current_app.extensions["settings"])
+    except SQLAlchemyError:
+        return ["无法读取渠道状态"]
+
+
 @bp.get("/healthz")
 def healthz():
     engine = current_app.extensions["db_engine"]
@@ -19,6 +30,6 @@ def healthz():
         response = jsonify(status="error", database="unreachable")
         response.status_code = 503
     else:
-        response = jsonify(status="ok", database="ok")
+        response = jsonify(status="ok", database="ok", alarms=_alarms())
     response.headers["Cache-Control"] = "no-store"
     return response

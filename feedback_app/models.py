@@ -7,7 +7,8 @@ from feedback_app.intake.models import (  # noqa: F401
     Submission,
     SubmissionEvent,
 )
-from feedback_app.mail.models import OutboxMessage  # noqa: F401
+from feedback_app.mail.models import InboundMessage, MailboxState, OutboxMessage  # noqa: F401
+from feedback_app.outcomes.models import Publication  # noqa: F401
 from feedback_app.auth.models import StaffSession, StaffUser, Unit  # noqa: F401
 from feedback_app.moderation.models import Deadline, InternalNote, RevealGrant  # noqa: F401
 from feedback_app.audit.models import AuditEntry, AuditHead  # noqa: F401

@@ -73,6 +73,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides) -> Settings:
         ratelimit_enabled=False,
         min_fill_seconds=0,
         csrf_enabled=False,
+        page_cache_seconds=0,
     )
     values.update(overrides)
     return Settings.from_env({}, **values)

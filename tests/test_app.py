@@ -43,7 +43,7 @@ def test_settings_from_environment(tmp_path):
 def test_healthz_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok", "database": "ok", "alarms": []}
 
 
 def test_healthz_503_when_database_unreachable(tmp_path):

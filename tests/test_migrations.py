@@ -6,12 +6,13 @@ from sqlalchemy import inspect
 
 from feedback_app.db import Base, make_engine
 from feedback_app.migrate import alembic_config
+from feedback_app.moderation.search import include_name
 
 
 def test_migrated_schema_equals_models(database_url):
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": include_name})
         assert compare_metadata(ctx, Base.metadata) == []
         head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
         assert ctx.get_current_revision() == head

@@ -18,7 +18,7 @@ class Bulletin(Base):
     issuers: Mapped[str] = mapped_column(String(300), default="")
     published_on: Mapped[date] = mapped_column(Date, index=True)
     source: Mapped[str | None] = mapped_column(String(200))
-    source_text: Mapped[str] = mapped_column(Text)
+    source_text: Mapped[str] = mapped_column(Text, deferred=True)  # loaded only to render the page
     source_sha256: Mapped[str] = mapped_column(String(64))
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     contact_email: Mapped[str | None] = mapped_column(String(200))

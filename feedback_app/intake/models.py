@@ -4,7 +4,18 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback_app.db import Base, UTCDateTime, utcnow
@@ -88,6 +99,10 @@ class ReferenceCounter(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# the deadline sort key (queue.DUE_ORDER renders the same SQL): no open deadline sorts last
+_DUE_ORDER = text("coalesce(next_due_on, '9999-12-31')")
+
+
 class Submission(Base):
     __tablename__ = "submission"
     __table_args__ = (
@@ -98,6 +113,17 @@ class Submission(Base):
         CheckConstraint(f"rating IS NULL OR {_check_in('rating', Rating)}", name="rating"),
         CheckConstraint("item_number >= 0", name="item_number"),
         UniqueConstraint("year", "seq"),
+        # the staff queue (migration 0004): each page order under its usual filters, and the per-state
+        # counts under any filter read from one index
+        Index("ix_submission_state_received_at", "state", "received_at", "id"),
+        Index("ix_submission_unit_id_received_at", "unit_id", "received_at", "id"),
+        Index("ix_submission_unit_id_state_received_at", "unit_id", "state", "received_at", "id"),
+        Index("ix_submission_due_order", _DUE_ORDER, "id"),
+        Index("ix_submission_state_due_order", "state", _DUE_ORDER, "id"),
+        Index("ix_submission_unit_id_due_order", "unit_id", _DUE_ORDER, "id"),
+        Index("ix_submission_repeat", "client_hash", "body_hash"),  # the repeat check of the citizen form
+        Index("ix_submission_state_filters", "state", "kind", "channel", "item_number", "unit_id", "next_due_on",
+              "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +149,7 @@ class Submission(Base):
     form_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     client_hash: Mapped[str | None] = mapped_column(String(64))
     body_hash: Mapped[str] = mapped_column(String(64))
+    channel_facts: Mapped[str | None] = mapped_column(Text)  # JSON: what the channel itself recorded
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import unicodedata
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class Draft:
     address: str | None = None
     received_at: datetime | None = None
     counts_from: date | None = None  # a letter's clocks run from the day it arrived
+    channel_facts: dict | None = None  # what the channel itself recorded (caller line, postmark, Message-ID…)
     attachments: tuple[files.IncomingFile, ...] = field(default=())
     form_token: str | None = None
     client: str | None = None
@@ -143,6 +145,7 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
         body_hash=body_hash(draft.body),
         received_at=received_at,
         created_at=now,
+        channel_facts=json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
     )
     for incoming in draft.attachments:
         stored = files.store(settings.attachments_path, incoming)

@@ -3,6 +3,7 @@ from alembic import context
 
 import feedback_app.models  # noqa: F401  (every table on the metadata)
 from feedback_app.db import Base
+from feedback_app.moderation.search import include_name
 
 engine = context.config.attributes["engine"]
 
@@ -12,6 +13,7 @@ with engine.connect() as connection:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -10,7 +10,7 @@ from wtforms.validators import Optional
 from feedback_app.auth.sessions import current_staff, require_roles
 from feedback_app.db import get_session
 from feedback_app.intake.models import Reply
-from feedback_app.moderation import actions, clocks
+from feedback_app.moderation import actions, clocks, states
 from feedback_app.moderation.states import StaleSubmission, TransitionRefused
 from feedback_app.moderation.views import ALL_STAFF, bp, load_visible, render_detail, settings
 from feedback_app.outcomes import replies
@@ -39,6 +39,16 @@ def _reply_of(submission, form) -> Reply:
         raise actions.ActionError("找不到这份答复")
     return reply
 
+
+# Who may ever ask for each action: anybody else gets 403 before their input is looked at.
+ACTION_ROLES = {
+    **{a: states.TRANSITIONS[a].roles for a in ("accept", "reject", "merge", "assign", "reopen", "close", "note",
+                                                 "draft_reply")},
+    "reveal": states.STAFF_DECIDERS,
+    "extend": states.STAFF_DECIDERS,
+    "approve_reply": states.STAFF_DECIDERS,
+    "record_delivery": frozenset({"clerk", "reviewer", "admin"}),  # who calls back and posts letters
+}
 
 DONE = {
     "accept": "已受理",
@@ -95,9 +105,13 @@ def act(reference: str, action: str):
     if action not in DONE:
         abort(404)
     submission = load_visible(reference)
+    if current_staff().role not in ACTION_ROLES[action]:
+        abort(403)
     form = ActionForm()
     if not form.validate():
-        flash("页面已过期，请重新操作。", "error")
+        csrf = getattr(form, "csrf_token", None)
+        expired = csrf is not None and csrf.errors
+        flash("页面已过期，请重新操作。" if expired else "请填写有效的数字。", "error")
         return render_detail(submission, 400)
     db = get_session()
     try:

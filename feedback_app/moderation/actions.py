@@ -59,7 +59,8 @@ def _transition(session, settings, actor, submission, action, expected_version, 
 def accept(session: Session, settings: Settings, actor: Actor, submission: Submission, *, kind: str,
            expected_version: int) -> None:
     """Accept and classify by kind; the acceptance clocks start."""
-    kind = Kind(kind).value
+    if kind not in {k.value for k in Kind}:
+        raise ActionError("请选择类型")
     _transition(session, settings, actor, submission, "accept", expected_version, kind=kind)
     submission.kind = kind
     now = utcnow()

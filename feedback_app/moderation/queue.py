@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Date, Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from feedback_app.auth.models import Role, StaffUser
@@ -16,6 +16,9 @@ from feedback_app.moderation.search import search_clause
 
 PAGE_SIZE = 25
 NO_DUE = date(9999, 12, 31)  # sorts submissions without an open deadline last
+# The deadline sort key, with NO_DUE written into the SQL rather than bound: only then does it match
+# the expression of the index ix_submission_due_order (migration 0004).
+DUE_ORDER = func.coalesce(Submission.next_due_on, literal_column(f"'{NO_DUE.isoformat()}'", Date))
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,7 @@ def page(session: Session, settings: Settings, viewer: StaffUser, f: Filters, si
     stmt = _filtered(select(Submission), f, viewer, settings, dialect)
     cursor = _decode(f.after) if f.after else None
     if f.sort == "deadline":
-        due = func.coalesce(Submission.next_due_on, NO_DUE)
+        due = DUE_ORDER
         if cursor:
             after_due, after_id = date.fromisoformat(cursor[0]), int(cursor[1])
             stmt = stmt.where(or_(due > after_due, and_(due == after_due, Submission.id > after_id)))
@@ -164,3 +167,8 @@ def counts(session: Session, settings: Settings, viewer: StaffUser, f: Filters) 
                      dialect, with_state=False).group_by(Submission.state)
     found = dict(session.execute(stmt).all())
     return {s.value: found.get(s.value, 0) for s in State}
+
+
+def filtered_select(session: Session, settings: Settings, viewer: StaffUser, f: Filters) -> Select:
+    """The submissions ``viewer`` sees under ``f`` (state included), without order or limit."""
+    return _filtered(select(Submission), f, viewer, settings, session.get_bind().dialect.name)

@@ -14,6 +14,7 @@ from flask import (
     session as cookie,
     url_for,
 )
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from feedback_app.auth.models import ROLE_LABELS, Role, StaffUser, Unit
@@ -103,6 +104,8 @@ def _items(db) -> list[tuple[int, str]]:
 @require_roles(*ALL_STAFF)
 def search():
     """The search words travel in the signed session cookie, never in a URL or an access log."""
+    if not FlaskForm().validate():
+        abort(400)
     q = (request.form.get("q") or "").strip()[:100]
     if q:
         cookie["queue_q"] = q
@@ -127,6 +130,8 @@ def render_detail(submission: Submission, status: int = 200, forms: dict | None 
     allowed = {action for action in states.TRANSITIONS if states.allowed(action, state, viewer.role)}
     if viewer.role in states.STAFF_DECIDERS:
         allowed |= {"reveal", "extend", "approve_reply"}
+    if viewer.role in ("clerk", "reviewer", "admin"):
+        allowed.add("record_delivery")
     handlers = db.scalars(
         select(StaffUser).where(StaffUser.role == Role.handler.value, StaffUser.active.is_(True))
         .order_by(StaffUser.unit_id, StaffUser.username)

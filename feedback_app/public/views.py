@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.bulletin.service import get_bulletin
 from feedback_app.config import Settings
-from feedback_app.db import get_session
+from feedback_app.db import begin_write, get_session, late_write_lock
 from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
 from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission
 from feedback_app.intake.service import Draft, Receipt, create_submission, receipt_for_token, recent_repeat
@@ -51,8 +51,17 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="feedback-form")
 
 
+_choices_cache: dict[tuple[int, str], list[tuple[int, str]]] = {}
+
+
 def _item_choices(bulletin: Bulletin) -> list[tuple[int, str]]:
-    return [(0, "整改工作整体")] + [(i.number, f"第{i.number}项：{i.title}") for i in bulletin.items]
+    """The item select's choices; a published bulletin's items never change."""
+    key = (bulletin.id, bulletin.source_sha256)
+    choices = _choices_cache.get(key)
+    if choices is None:
+        choices = [(0, "整改工作整体")] + [(i.number, f"第{i.number}项：{i.title}") for i in bulletin.items]
+        _choices_cache[key] = choices
+    return choices
 
 
 def _feedback_form(bulletin: Bulletin, **kwargs) -> FeedbackForm:
@@ -86,6 +95,7 @@ def _render_form(bulletin: Bulletin, form: FeedbackForm, notice: str | None = No
 
 
 @bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
+@late_write_lock
 def feedback(slug: str):
     db = get_session()
     bulletin = get_bulletin(db, slug)
@@ -127,6 +137,7 @@ def _submit(db, bulletin: Bulletin):
             form.attachments.errors.append("为安全起见，请重新选择附件")
         return _render_form(bulletin, form, notice or "提交未成功，请按提示修改后再提交。", 400)
 
+    begin_write(db)  # from here on this request holds the write lock until it commits
     existing = receipt_for_token(db, s, nonce)
     if existing is not None:
         return _to_receipt(existing)

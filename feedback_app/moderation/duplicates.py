@@ -1,0 +1,226 @@
+"""Earlier submissions that may be the same matter: the same phone, the same email, nearly the same text.
+
+``candidates`` looks only at submissions received before the one at hand, not merged, and visible to
+the viewer. It finds them cheaply and then measures:
+
+1. one query for the same phone (E.164), the same email (case-insensitive) or the same text
+   (``body_hash``);
+2. distinctive 5-character pieces of the text (shingles): taken across its length, avoiding common
+   words and anything the bulletin itself says (comments quote it), and kept only when a probe of
+   the full-text index finds fewer than ``PROBE`` texts holding them. Each of the ``SHINGLES`` rarest
+   is looked up through ``search.search_clause``; the rows hit by most pieces are compared with
+   ``difflib.SequenceMatcher`` and kept at a ratio of ``SIMILAR`` or more.
+
+Bounds, whatever the size of the table: every query is held to the ``LOOK_BACK`` submissions stored
+before this one (and ``LOOK_AHEAD`` after it, for a letter logged after later mail) by a range of the
+primary key, the cheapest bounded read on both databases (phone, email and ``body_hash`` have no index
+of their own), and to ``WINDOW_DAYS`` of receipt; at most ``CANDIDATE_PIECES`` probes that stop at
+``PROBE`` rows, ``SHINGLES`` look-ups of rare pieces, and ``MAX_COMPARED`` comparisons of at most
+``COMPARE_CHARS`` characters after a linear bigram-overlap check.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from difflib import SequenceMatcher
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from feedback_app.auth.models import StaffUser
+from feedback_app.bulletin.models import Bulletin
+from feedback_app.intake.models import State, Submission
+from feedback_app.moderation.queue import visible_to
+from feedback_app.moderation.search import MIN_INDEXED_CHARS, fts_phrase, search_clause
+
+WINDOW_DAYS = 365
+LOOK_BACK = 20_000  # submissions stored before this one that are looked at
+LOOK_AHEAD = 2_000  # and after it (a letter is logged days after it arrived)
+SIMILAR = 0.8
+SHINGLES = 4
+SHINGLE_CHARS = 5
+CANDIDATE_PIECES = 12
+PROBE = 100  # a piece found in this many texts or more tells nothing
+PER_SHINGLE = 20
+MAX_COMPARED = 10
+COMPARE_CHARS = 1000
+PREFILTER = 0.5  # bigram overlap below which SequenceMatcher is not run
+EXCERPT_CHARS = 80
+
+SAME_PHONE = "同一电话"
+SAME_EMAIL = "同一邮箱"
+
+# Characters and words nearly every comment on a rectification bulletin contains: a shingle made of
+# them finds everything and tells nothing.
+_STOP_CHARS = frozenset("的了是在和与及对等并将把被这那我你他她们有也都就还要会能可以一个不中为上之其或而着")
+_COMMON_WORDS = ("整改", "建议", "意见", "问题", "工作", "企业", "部门", "情况", "落实", "反映", "进一步",
+                 "相关", "加强", "希望", "群众", "领导", "单位", "政府", "巡察", "我们", "通报", "要求")
+_RUN = re.compile(r"\w{%d,}" % SHINGLE_CHARS)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    submission: Submission
+    reasons: tuple[str, ...]
+    similarity: float | None = None  # 0..1, when the texts were compared
+    hits: int = field(default=0, compare=False)
+
+    @property
+    def excerpt(self) -> str:
+        text = " ".join(self.submission.body.split())
+        return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+
+
+def similar_label(ratio: float) -> str:
+    return f"内容相近 {int(ratio * 100)}%"
+
+
+def canonical(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are (0..1), spaces and character widths ignored; long texts by their start.
+
+    Below ``SIMILAR`` the value may be a cheaper estimate rather than the exact ratio.
+    """
+    x, y = canonical(a)[:COMPARE_CHARS], canonical(b)[:COMPARE_CHARS]
+    if not x or not y:
+        return 0.0
+    overlap = _bigram_dice(x, y)
+    if overlap < PREFILTER:
+        return overlap
+    matcher = SequenceMatcher(None, x, y, autojunk=False)
+    for bound in (matcher.real_quick_ratio, matcher.quick_ratio):
+        value = bound()
+        if value < SIMILAR:
+            return value
+    return matcher.ratio()
+
+
+def _bigram_dice(x: str, y: str) -> float:
+    a = Counter(x[i:i + 2] for i in range(len(x) - 1))
+    b = Counter(y[i:i + 2] for i in range(len(y) - 1))
+    total = sum(a.values()) + sum(b.values())
+    return 2 * sum((a & b).values()) / total if total else float(x == y)
+
+
+def _score(piece: str) -> int:
+    stops = sum(ch in _STOP_CHARS for ch in piece)
+    common = sum(word in piece for word in _COMMON_WORDS)
+    return len(set(piece)) - 2 * stops - 3 * common
+
+
+def shingles(body: str, count: int = CANDIDATE_PIECES, exclude: str = "") -> list[str]:
+    """Up to ``count`` distinctive pieces of ``body`` as written, spread across it; none found in ``exclude``."""
+    pieces: list[tuple[int, str]] = []
+    for run in _RUN.finditer(body or ""):
+        text = run.group()
+        for i in range(len(text) - SHINGLE_CHARS + 1):
+            piece = text[i:i + SHINGLE_CHARS]
+            if _score(piece) > 0 and piece not in exclude:
+                pieces.append((run.start() + i, piece))
+    length = len(body or "")
+    chosen: list[str] = []
+    for segment in range(count):
+        low, high = length * segment / count, length * (segment + 1) / count
+        here = [p for at, p in pieces if low <= at < high and p not in chosen]
+        if here:
+            chosen.append(max(here, key=_score))
+    return chosen
+
+
+def _like_pattern(piece: str) -> str:
+    return "%" + piece.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _probe(session: Session, dialect: str, piece: str) -> int:
+    """In how many submission texts ``piece`` occurs, counted up to ``PROBE`` only (an index read that stops)."""
+    if dialect == "sqlite" and len(piece) >= MIN_INDEXED_CHARS:
+        found = "SELECT rowid FROM submission_fts WHERE submission_fts MATCH :q LIMIT :n"
+        params = {"q": fts_phrase(piece), "n": PROBE}
+    else:
+        found = "SELECT 1 FROM submission WHERE body LIKE :q ESCAPE '\\' LIMIT :n"
+        params = {"q": _like_pattern(piece), "n": PROBE}
+    return session.scalar(text(f"SELECT count(*) FROM ({found}) AS probe"), params) or 0
+
+
+def distinctive(session: Session, pieces: list[str], count: int = SHINGLES) -> list[str]:
+    """The ``count`` rarest of ``pieces`` that are rare at all."""
+    dialect = session.get_bind().dialect.name
+    seen = [(n, i, piece) for i, piece in enumerate(pieces) if (n := _probe(session, dialect, piece)) < PROBE]
+    return [piece for _n, _i, piece in sorted(seen)[:count]]
+
+
+def _earlier(submission: Submission, viewer: StaffUser | None):
+    conditions = [
+        Submission.id.between(submission.id - LOOK_BACK, submission.id + LOOK_AHEAD),
+        Submission.id != submission.id,
+        or_(Submission.received_at < submission.received_at,
+            and_(Submission.received_at == submission.received_at, Submission.id < submission.id)),
+        Submission.received_at >= submission.received_at - timedelta(days=WINDOW_DAYS),
+        Submission.state != State.merged.value,
+        Submission.merged_into_id.is_(None),
+    ]
+    if viewer is not None:
+        conditions.append(visible_to(viewer))
+    return conditions
+
+
+def candidates(session: Session, submission: Submission, limit: int = 5, *,
+               viewer: StaffUser | None = None) -> list[Candidate]:
+    """Earlier, unmerged submissions (visible to ``viewer``) that may be the same matter, best first."""
+    if submission.state == State.merged.value or limit <= 0:
+        return []
+    earlier = _earlier(submission, viewer)
+    newest_first = Submission.id.desc()  # the order of the primary key: no sort of what matched
+    found: dict[int, tuple[Submission, set[str], float | None, int]] = {}
+
+    keys = [Submission.body_hash == submission.body_hash]
+    if submission.phone:
+        keys.append(Submission.phone == submission.phone)
+    if submission.email:
+        keys.append(func.lower(Submission.email) == submission.email.lower())
+    for row in session.scalars(select(Submission).where(*earlier, or_(*keys)).order_by(newest_first)
+                               .limit(limit * 4)):
+        reasons = set()
+        if submission.phone and row.phone == submission.phone:
+            reasons.add(SAME_PHONE)
+        if submission.email and (row.email or "").lower() == submission.email.lower():
+            reasons.add(SAME_EMAIL)
+        ratio = None
+        if row.body_hash == submission.body_hash:
+            ratio = 1.0
+        found[row.id] = (row, reasons, ratio, 0)
+
+    dialect = session.get_bind().dialect.name
+    bulletin = session.get(Bulletin, submission.bulletin_id)
+    hits: Counter[int] = Counter()
+    for piece in distinctive(session, shingles(submission.body, exclude=bulletin.source_text if bulletin else "")):
+        hits.update(session.scalars(
+            select(Submission.id).where(*earlier, search_clause(dialect, piece))
+            .order_by(newest_first).limit(PER_SHINGLE)
+        ))
+    to_compare = [i for i, _n in hits.most_common() if found.get(i, (None, None, None))[2] is None][:MAX_COMPARED]
+    if to_compare:
+        for row in session.scalars(select(Submission).where(Submission.id.in_(to_compare))):
+            ratio = similarity(submission.body, row.body)
+            if row.id in found:
+                kept, reasons, _r, _h = found[row.id]
+                found[row.id] = (kept, reasons, ratio if ratio >= SIMILAR else None, hits[row.id])
+            elif ratio >= SIMILAR:
+                found[row.id] = (row, set(), ratio, hits[row.id])
+
+    result = []
+    for row, reasons, ratio, n in found.values():
+        labels = [r for r in (SAME_PHONE, SAME_EMAIL) if r in reasons]
+        if ratio is not None and ratio >= SIMILAR:
+            labels.append(similar_label(ratio))
+        if labels:
+            result.append(Candidate(row, tuple(labels), ratio, n))
+    result.sort(key=lambda c: (-len(c.reasons), -(c.similarity or 0), -c.submission.received_at.timestamp(),
+                               -c.submission.id))
+    return result[:limit]

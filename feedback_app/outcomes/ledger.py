@@ -1,0 +1,552 @@
+"""The ledger (台账): one row per submission the queue's filters select, as CSV or XLSX, streamed.
+
+A row: reference, time received, channel, rectification item, kind, state, responsible unit, the due
+day of each statutory clock and whether it was met, the reply date and the citizen's rating; with
+``personal``, also name, phone, e-mail and address (admins only on the web; ``--personal`` on the
+command line). Of several clocks of one kind (a reopened matter) the latest counts; the reply date is
+the day the latest approved reply reached the citizen (its approval day until a call back or letter
+is recorded). Times and days are the office's (``settings.timezone``).
+
+Memory does not grow with the number of rows. The submissions come from one ordered query read
+``CHUNK`` rows at a time (a server-side cursor on PostgreSQL, a stepped statement on SQLite); each
+chunk's deadlines and approved replies come from one more query; the writer turns the chunk into
+bytes before the next one is read. The XLSX package is written as a ZIP stream (entries with data
+descriptors), so its first bytes leave before the last row is read, and nothing is kept on disk.
+
+Cells a spreadsheet would read as a formula are neutralised as OWASP recommends: in CSV a text cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading apostrophe; in
+XLSX every text is written as a string cell, never as a formula.
+
+The export is recorded in the audit log (``ledger_exported``) by :func:`prepare`, in the caller's
+transaction, before any row is read; :func:`stream` then reads with a session of its own, because a
+web response streams after the request's session has been committed and closed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Callable, Iterable, Iterator
+from urllib.parse import quote
+
+import phonenumbers
+from sqlalchemy import Date, Select, String, cast, func, literal_column, null, select, union_all
+from sqlalchemy.orm import Session
+
+from feedback_app.audit.log import record
+from feedback_app.auth.models import Role, StaffUser, Unit
+from feedback_app.bulletin.models import BulletinItem
+from feedback_app.config import Settings
+from feedback_app.intake.models import CHANNEL_LABELS, KIND_LABELS, RATING_LABELS, Reply, Submission
+from feedback_app.moderation import clocks, queue
+from feedback_app.moderation.models import Deadline
+from feedback_app.public.tracking import STATE_WORDS
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000  # submissions per read, and per query for their deadlines and replies
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+ACTION = "ledger_exported"
+EXPORT_ROLES = tuple(r.value for r in Role)  # a handler gets the rows of their unit only
+TITLE = "整改意见台账"
+FILENAME_ASCII = "ledger"
+BOM = "\ufeff".encode("utf-8")
+
+# what each clock's column says
+MET_ON_TIME = "按期完成"
+MET_LATE = "超期完成"
+MISSED = "已超期"
+RUNNING = "未到期"
+
+TEXT, LABEL, DATE, DATETIME = "text", "label", "date", "datetime"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    type: str  # TEXT (free text), LABEL (one of few values), DATE, DATETIME
+    width: int  # in XLSX, characters
+
+
+def columns(personal: bool) -> tuple[Column, ...]:
+    cols = [
+        Column("受理编号", TEXT, 16),
+        Column("收到时间", DATETIME, 17),
+        Column("渠道", LABEL, 6),
+        Column("整改事项", LABEL, 30),
+        Column("类型", LABEL, 10),
+        Column("状态", LABEL, 17),
+        Column("责任单位", LABEL, 18),
+    ]
+    for kind in clocks.KINDS:
+        label = clocks.DEADLINE_KIND_LABELS[kind]
+        cols += [Column(f"{label}期限", DATE, 12), Column(f"{label}是否按期", LABEL, 10)]
+    cols += [Column("答复日期", DATE, 12), Column("满意度", LABEL, 9)]
+    if personal:
+        cols += [Column("姓名", TEXT, 10), Column("联系电话", TEXT, 15), Column("电子邮箱", TEXT, 24),
+                 Column("通信地址", TEXT, 36)]
+    return tuple(cols)
+
+
+def may_see_personal(viewer: StaffUser) -> bool:
+    return viewer.role == Role.admin.value
+
+
+def system_viewer() -> StaffUser:
+    """The viewer of a command-line export: sees every submission (never stored)."""
+    return StaffUser(username="cli", role=Role.admin.value)
+
+
+# --- formula injection -------------------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str | None) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading apostrophe before a formula's first character."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+# --- the rows ----------------------------------------------------------------------------------
+
+_COLUMNS = (Submission.id, Submission.reference, Submission.received_at, Submission.channel,
+            Submission.bulletin_id, Submission.item_number, Submission.kind, Submission.state,
+            Submission.unit_id, Submission.rating)
+_PERSONAL = (Submission.name, Submission.phone, Submission.email, Submission.address)
+
+
+def statement(session: Session, settings: Settings, viewer: StaffUser, filters: queue.Filters, *,
+              personal: bool) -> Select:
+    """The queue's selection for ``viewer`` under ``filters`` (sort and cursor ignored), oldest first."""
+    stmt = queue.filtered_select(session, settings, viewer, filters)
+    return stmt.with_only_columns(*_COLUMNS, *(_PERSONAL if personal else ())).order_by(
+        Submission.received_at, Submission.id)
+
+
+def count(session: Session, stmt: Select) -> int:
+    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+
+
+def _clocks_and_replies(session: Session, ids: list[int]):
+    """Every deadline and approved reply of these submissions, in one query."""
+    deadlines = select(Deadline.submission_id, Deadline.kind, Deadline.due_on, Deadline.met_at, Deadline.id) \
+        .where(Deadline.submission_id.in_(ids))
+    replies = select(Reply.submission_id, literal_column("'reply'", String), cast(null(), Date),
+                     func.coalesce(Reply.delivered_at, Reply.approved_at), Reply.id) \
+        .where(Reply.submission_id.in_(ids), Reply.approved_at.is_not(None))
+    return session.execute(union_all(deadlines, replies)).all()
+
+
+class _Labels:
+    """Chinese words for stored values, looked up once per export."""
+
+    def __init__(self, session: Session):
+        self.channel = {c.value: w for c, w in CHANNEL_LABELS.items()}
+        self.kind = {k.value: w for k, w in KIND_LABELS.items()}
+        self.state = {s.value: w for s, w in STATE_WORDS.items()}
+        self.rating = {r.value: w for r, w in RATING_LABELS.items()}
+        self.unit = dict(session.execute(select(Unit.id, Unit.name)).all())
+        self.titles = {(b, n): t for b, n, t in session.execute(
+            select(BulletinItem.bulletin_id, BulletinItem.number, BulletinItem.title)).all()}
+        self._items: dict[tuple[int, int], str] = {}
+
+    def item(self, bulletin_id: int, number: int) -> str:
+        key = (bulletin_id, number)
+        label = self._items.get(key)
+        if label is None:
+            title = self.titles.get(key)
+            if number == 0:
+                label = "整改工作整体"
+            else:
+                label = f"第{number}项：{title}" if title else f"第{number}项"
+            self._items[key] = label
+        return label
+
+
+_CN_MOBILE = re.compile(r"\+861\d{10}")
+
+
+def phone_text(phone: str | None) -> str | None:
+    """A stored E.164 number as people write it (mobile 138 0013 8000, landline 020 8888 6666)."""
+    if not phone:
+        return phone
+    if _CN_MOBILE.fullmatch(phone):  # most numbers, without the cost of parsing
+        return f"{phone[3:6]} {phone[6:10]} {phone[10:]}"
+    try:
+        number = phonenumbers.parse(phone, "CN")
+    except phonenumbers.NumberParseException:
+        return phone
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86 \
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
+def read_chunks(session: Session, settings: Settings, stmt: Select, *, personal: bool,
+                size: int = CHUNK) -> Iterator[list[list]]:
+    """The ledger rows of ``stmt`` (see :func:`columns`) in lists of at most ``size``, as Python values.
+
+    Dates and times are local to the office (naive); missing values are None.
+    """
+    tz = settings.tz
+    today = clocks.local_today(settings)
+    labels = _Labels(session)
+    kinds = clocks.KINDS
+
+    def clock_words(due_on: date, met_at: datetime | None) -> str:
+        if met_at is not None:
+            return MET_ON_TIME if met_at.astimezone(tz).date() <= due_on else MET_LATE
+        return MISSED if due_on < today else RUNNING
+
+    result = session.execute(stmt, execution_options={"yield_per": size, "stream_results": True})
+    try:
+        for part in result.partitions(size):
+            ids = [r[0] for r in part]
+            found_clocks: dict[int, dict[str, tuple]] = {}
+            found_replies: dict[int, tuple] = {}
+            for sid, kind, due_on, at, row_id in _clocks_and_replies(session, ids):
+                if kind == "reply":
+                    if sid not in found_replies or found_replies[sid][0] < row_id:
+                        found_replies[sid] = (row_id, at)
+                else:
+                    per_kind = found_clocks.setdefault(sid, {})
+                    if kind not in per_kind or per_kind[kind][0] < row_id:  # the latest clock of a kind
+                        per_kind[kind] = (row_id, due_on, at)
+            rows = []
+            for r in part:
+                sid = r[0]
+                row = [
+                    r[1],
+                    r[2].astimezone(tz).replace(tzinfo=None),
+                    labels.channel.get(r[3], r[3]),
+                    labels.item(r[4], r[5]),
+                    labels.kind.get(r[6], r[6]),
+                    labels.state.get(r[7], r[7]),
+                    labels.unit.get(r[8]) if r[8] is not None else None,
+                ]
+                mine = found_clocks.get(sid, {})
+                for kind in kinds:
+                    clock = mine.get(kind)
+                    if clock is None:
+                        row += (None, None)
+                    else:
+                        row += (clock[1], clock_words(clock[1], clock[2]))
+                reply = found_replies.get(sid)
+                row.append(reply[1].astimezone(tz).date() if reply and reply[1] else None)
+                row.append(labels.rating.get(r[9], r[9]) if r[9] else None)
+                if personal:
+                    row += (r[10], phone_text(r[11]), r[12], r[13])
+                rows.append(row)
+            yield rows
+    finally:
+        result.close()
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+def _csv_formatters(cols: Iterable[Column]) -> list[Callable]:
+    def as_date(v):
+        return v.isoformat() if v is not None else ""
+
+    def as_datetime(v):
+        return v.isoformat(" ", "minutes") if v is not None else ""
+
+    return [as_date if c.type == DATE else as_datetime if c.type == DATETIME else neutralise for c in cols]
+
+
+def csv_stream(cols: tuple[Column, ...], chunks: Iterable[list[list]]) -> Iterator[bytes]:
+    """UTF-8 with a BOM (so that Excel reads Chinese), CRLF line ends, every text cell neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(c.header) for c in cols])
+    yield BOM + buffer.getvalue().encode("utf-8")
+    formatters = _csv_formatters(cols)
+    for rows in chunks:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([f(v) for f, v in zip(formatters, row)] for row in rows)
+        yield buffer.getvalue().encode("utf-8")
+
+
+# --- XLSX --------------------------------------------------------------------------------------
+
+XLSX_COMPRESSLEVEL = 6
+SHEET_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, less the header
+SHEET_MAX_BYTES = 1_900_000_000  # an entry stays under zipfile's 2 GiB limit without ZIP64
+_EXCEL_EPOCH = date(1899, 12, 30).toordinal()
+_MAX_CELL_CHARS = 32_767
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_NS_R = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+# Every .xml part not listed here is a worksheet: the content types can be written first, before
+# it is known how many sheets the rows need.
+_CONTENT_TYPES = (
+    _XML + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    f'<Default Extension="xml" ContentType="{_CT}.worksheet+xml"/>'
+    f'<Override PartName="/xl/workbook.xml" ContentType="{_CT}.sheet.main+xml"/>'
+    f'<Override PartName="/xl/styles.xml" ContentType="{_CT}.styles+xml"/>'
+    f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_CT}.sharedStrings+xml"/>'
+    '</Types>'
+)
+_ROOT_RELS = (
+    _XML + '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
+    '</Relationships>'
+)
+# cell styles: 0 plain, 1 date, 2 date and time, 3 header
+_STYLES = (
+    _XML + f'<styleSheet {_NS}>'
+    '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd hh:mm"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="等线"/><family val="2"/><charset val="134"/></font>'
+    '<font><b/><sz val="11"/><name val="等线"/><family val="2"/><charset val="134"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    '</styleSheet>'
+)
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _xml_text(text: str) -> str:
+    """A ``<t>`` element holding ``text`` exactly (what XML cannot carry is dropped)."""
+    text = _NOT_XML.sub("", text[:_MAX_CELL_CHARS])
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    if text[:1].isspace() or text[-1:].isspace():
+        return f'<t xml:space="preserve">{text}</t>'
+    return f"<t>{text}</t>"
+
+
+def _serial(value: date | datetime) -> str:
+    """Excel's day number (1900 date system)."""
+    days = value.toordinal() - _EXCEL_EPOCH
+    if isinstance(value, datetime):
+        seconds = value.hour * 3600 + value.minute * 60 + value.second
+        return repr(days + seconds / 86400) if seconds else str(days)
+    return str(days)
+
+
+class _Pipe:
+    """A write-only file for ZipFile: collects what is written until taken."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def _sheet_name(number: int) -> str:
+    return TITLE if number == 1 else f"{TITLE}（{number}）"
+
+
+def xlsx_stream(cols: tuple[Column, ...], chunks: Iterable[list[list]], *,
+                sheet_max_rows: int = SHEET_MAX_ROWS) -> Iterator[bytes]:
+    """An XLSX workbook as a ZIP stream: a header row, then the rows; a new sheet every ``sheet_max_rows``.
+
+    Free texts are inline strings; the few labels are shared strings; dates and times are numbers in
+    a date format, so that Excel sorts and filters them as dates.
+    """
+    pipe = _Pipe()
+    package = zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=XLSX_COMPRESSLEVEL)
+    package.writestr("[Content_Types].xml", _CONTENT_TYPES)
+    package.writestr("_rels/.rels", _ROOT_RELS)
+    letters = [_column_letter(i) for i in range(len(cols))]
+    types = [c.type for c in cols]
+    last_letter = letters[-1]
+    widths = "".join(f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
+                     for i, c in enumerate(cols, start=1))
+    header_cells = "".join(f'<c r="{letter}1" t="inlineStr" s="3"><is>{_xml_text(c.header)}</is></c>'
+                           for letter, c in zip(letters, cols))
+    shared: dict[str, int] = {}
+    sheet_rows: list[int] = []  # the last row number of each sheet written
+    state = {"entry": None, "row": 0, "bytes": 0}
+
+    def open_sheet() -> None:
+        number = len(sheet_rows) + 1
+        entry = package.open(f"xl/worksheets/sheet{number}.xml", "w")
+        selected = ' tabSelected="1"' if number == 1 else ""
+        head = (
+            _XML + f"<worksheet {_NS} {_NS_R}>"
+            f'<sheetViews><sheetView workbookViewId="0"{selected}>'
+            '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+            f'<sheetFormatPr defaultRowHeight="15"/><cols>{widths}</cols>'
+            f'<sheetData><row r="1">{header_cells}</row>'
+        ).encode("utf-8")
+        entry.write(head)
+        state.update(entry=entry, row=1, bytes=len(head))
+        sheet_rows.append(1)
+
+    def close_sheet() -> None:
+        last = state["row"]
+        state["entry"].write(f'</sheetData><autoFilter ref="A1:{last_letter}{last}"/></worksheet>'.encode())
+        state["entry"].close()
+        sheet_rows[-1] = last
+        state["entry"] = None
+
+    def write(parts: list[str]) -> None:
+        if parts:
+            data = "".join(parts).encode("utf-8")
+            state["entry"].write(data)
+            state["bytes"] += len(data)
+            parts.clear()
+
+    open_sheet()
+    yield pipe.take()
+    for rows in chunks:
+        parts: list[str] = []
+        for row in rows:
+            if state["row"] > sheet_max_rows or state["bytes"] > SHEET_MAX_BYTES:
+                write(parts)
+                close_sheet()
+                open_sheet()
+            n = state["row"] = state["row"] + 1
+            cells = [f'<row r="{n}">']
+            for letter, kind, value in zip(letters, types, row):
+                if value is None or value == "":
+                    continue
+                if kind == LABEL:
+                    index = shared.get(value)
+                    if index is None:
+                        index = shared[value] = len(shared)
+                    cells.append(f'<c r="{letter}{n}" t="s"><v>{index}</v></c>')
+                elif kind == TEXT:
+                    cells.append(f'<c r="{letter}{n}" t="inlineStr"><is>{_xml_text(value)}</is></c>')
+                elif kind == DATE:
+                    cells.append(f'<c r="{letter}{n}" s="1"><v>{_serial(value)}</v></c>')
+                else:
+                    cells.append(f'<c r="{letter}{n}" s="2"><v>{_serial(value)}</v></c>')
+            cells.append("</row>")
+            parts.append("".join(cells))
+        write(parts)
+        yield pipe.take()
+    close_sheet()
+    strings = "".join(f"<si>{_xml_text(s)}</si>" for s in shared)
+    package.writestr("xl/sharedStrings.xml",
+                     _XML + f'<sst {_NS} count="{len(shared)}" uniqueCount="{len(shared)}">{strings}</sst>')
+    package.writestr("xl/styles.xml", _STYLES)
+    sheets = "".join(f'<sheet name="{_sheet_name(i)}" sheetId="{i}" r:id="rId{i}"/>'
+                     for i in range(1, len(sheet_rows) + 1))
+    filters = "".join(
+        f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i - 1}" hidden="1">'
+        f"'{_sheet_name(i)}'!$A$1:${last_letter}${last}</definedName>"
+        for i, last in enumerate(sheet_rows, start=1))
+    package.writestr("xl/workbook.xml", _XML + f"<workbook {_NS} {_NS_R}><bookViews><workbookView/></bookViews>"
+                     f"<sheets>{sheets}</sheets><definedNames>{filters}</definedNames></workbook>")
+    rels = "".join(f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+                   for i in range(1, len(sheet_rows) + 1))
+    n = len(sheet_rows)
+    rels += (f'<Relationship Id="rId{n + 1}" Type="{_REL}/styles" Target="styles.xml"/>'
+             f'<Relationship Id="rId{n + 2}" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>')
+    package.writestr("xl/_rels/workbook.xml.rels", _XML + '<Relationships xmlns='
+                     f'"http://schemas.openxmlformats.org/package/2006/relationships">{rels}</Relationships>')
+    package.close()
+    yield pipe.take()
+
+
+# --- one export --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Export:
+    """What :func:`prepare` decided and recorded; :func:`stream` writes it."""
+
+    format: str
+    personal: bool
+    columns: tuple[Column, ...]
+    statement: Select
+    rows: int  # the rows matching when the export was recorded
+    filename: str
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def content_disposition(self) -> str:
+        """An attachment; ``filename*`` (RFC 5987) carries the Chinese name, ``filename`` an ASCII one."""
+        ascii_name = FILENAME_ASCII + self.filename[len(TITLE):]
+        return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(self.filename, safe='')}"
+
+
+def describe(filters: queue.Filters) -> dict:
+    """The filters that narrow the export, as the audit log records them."""
+    values = {
+        "state": filters.state, "channel": filters.channel, "item": filters.item, "kind": filters.kind,
+        "unit": filters.unit, "due": filters.due,
+        "from": filters.date_from.isoformat() if filters.date_from else None,
+        "to": filters.date_to.isoformat() if filters.date_to else None,
+        "q": filters.q,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def prepare(session: Session, settings: Settings, viewer: StaffUser, filters: queue.Filters, *, fmt: str,
+            personal: bool, actor: str, actor_id: int | None = None, client: str | None = None) -> Export:
+    """Decide the export and record it in the audit log (flushed in ``session``'s transaction).
+
+    The caller commits before the rows are streamed: an export that is not recorded does not happen.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format: {fmt}")
+    stmt = statement(session, settings, viewer, filters, personal=personal)
+    rows = count(session, stmt)
+    record(session, settings, action=ACTION, actor=actor, actor_id=actor_id, client=client,
+           details={"format": fmt, "filters": describe(filters), "rows": rows, "personal": personal})
+    today = clocks.local_today(settings)
+    return Export(fmt, personal, columns(personal), stmt, rows, f"{TITLE}-{today:%Y%m%d}.{fmt}")
+
+
+def stream(session_factory: Callable[[], Session], settings: Settings, export: Export,
+           chunk: int = CHUNK) -> Iterator[bytes]:
+    """The file's bytes, read with a session of its own that is closed when the stream ends or is dropped."""
+    session = session_factory()
+    try:
+        if session.get_bind().dialect.name == "postgresql":  # one snapshot for the rows and their clocks
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        chunks = read_chunks(session, settings, export.statement, personal=export.personal, size=chunk)
+        write = csv_stream if export.format == "csv" else xlsx_stream
+        yield from write(export.columns, chunks)
+    except GeneratorExit:
+        raise
+    except Exception:
+        log.exception("ledger export failed after it had started (%s)", export.format)
+        raise
+    finally:
+        session.close()

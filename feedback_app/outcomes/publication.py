@@ -1,0 +1,384 @@
+"""Publication: a citizen's comment and the office's reply shown under its rectification item.
+
+Only with the citizen's consent (``Submission.publish_consent``), only by a reviewer or an
+administrator, and only after personal details are removed: the text is masked automatically
+(:mod:`feedback_app.outcomes.redaction`), the reviewer edits it side by side with the original, and
+``publish`` checks the final text again and refuses it while it still holds any detail of the
+submission, or a phone, e-mail or ID card number. Withdrawing keeps the row (``withdrawn_at``) so
+the audit log and the page history agree; publishing again after a withdrawal reuses it.
+
+Services flush; the request commits.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from feedback_app.bulletin.models import Bulletin
+from feedback_app.config import Settings
+from feedback_app.db import utcnow
+from feedback_app.intake.models import Reply, State, Submission, SubmissionEvent
+from feedback_app.moderation.actions import ActionError, Actor, _audit
+from feedback_app.outcomes import redaction
+from feedback_app.outcomes.models import Publication
+
+PUBLISHERS = frozenset({"reviewer", "admin"})
+# Accepted for handling: neither waiting for acceptance, nor rejected, nor merged into another.
+NOT_ACCEPTED = frozenset({State.received.value, State.rejected.value, State.merged.value})
+ANSWERED = frozenset({State.answered.value, State.closed.value})
+MAX_CHARS = 5000
+LATEST_ON_BULLETIN = 3
+COUNTS_LAG_SECONDS = 60  # how long the counts on the bulletin page may lag behind (see page_version)
+
+
+class PublicationRefused(ActionError):
+    """Publishing or withdrawing is not allowed as asked; the message says why, in Chinese."""
+
+
+class RedactionIncomplete(PublicationRefused):
+    """The final text still holds personal details."""
+
+    def __init__(self, comment: list[redaction.Problem], reply: list[redaction.Problem]):
+        self.comment, self.reply = comment, reply
+        super().__init__("公开文本中仍有个人信息，请删除后再公开")
+
+
+# ---------- who may, and what ----------
+
+def refusal(submission: Submission, role: str | None) -> str | None:
+    """Why this submission may not be published by this role, or None when it may."""
+    if role not in PUBLISHERS:
+        return "只有审核员或管理员可以公开意见。"
+    if not submission.publish_consent:
+        return "反映人未同意公开其意见，不能公开。"
+    if submission.state in NOT_ACCEPTED:
+        return "未受理、不予受理或已合并的意见不能公开。"
+    return None
+
+
+def approved_reply(submission: Submission) -> Reply | None:
+    """The latest approved reply: the one published with the comment."""
+    approved = [r for r in submission.replies if r.approved_at is not None]
+    return max(approved, key=lambda r: (r.approved_at, r.id)) if approved else None
+
+
+def publication_of(session: Session, submission: Submission) -> Publication | None:
+    return session.scalar(select(Publication).where(Publication.submission_id == submission.id))
+
+
+def public_contacts(session: Session, submission: Submission) -> tuple[str, ...]:
+    """The office's own contact details, which a comment may quote and the page may keep."""
+    bulletin = session.get(Bulletin, submission.bulletin_id)
+    if bulletin is None:
+        return ()
+    return tuple(v for v in (bulletin.contact_phone, bulletin.contact_email, bulletin.contact_address) if v)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the redaction page shows: the originals, and the automatically masked texts to edit."""
+
+    original: str
+    text: str
+    original_reply: str | None
+    reply_text: str | None
+    found: list[redaction.Finding] = field(default_factory=list)
+
+    @property
+    def segments(self) -> list[tuple[str, str | None]]:
+        """The original comment in pieces, each found detail marked with what it is."""
+        out, pos = [], 0
+        for f in self.found:
+            if f.start > pos:
+                out.append((self.original[pos:f.start], None))
+            out.append((self.original[f.start:f.end], redaction.KIND_WORDS[f.kind]))
+            pos = f.end
+        if pos < len(self.original):
+            out.append((self.original[pos:], None))
+        return out
+
+    @property
+    def found_kinds(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for f in self.found:
+            counts[redaction.KIND_WORDS[f.kind]] = counts.get(redaction.KIND_WORDS[f.kind], 0) + 1
+        return counts
+
+
+def propose(session: Session, submission: Submission) -> Proposal:
+    personal = redaction.Personal.of(submission)
+    allowed = public_contacts(session, submission)
+    found = redaction.find(submission.body, personal, allowed)
+    reply = approved_reply(submission)
+    return Proposal(
+        original=submission.body,
+        text=redaction.apply(submission.body, found),
+        original_reply=reply.body if reply else None,
+        reply_text=redaction.mask_text(reply.body, personal, allowed) if reply else None,
+        found=found,
+    )
+
+
+def check(session: Session, submission: Submission, text: str, reply_text: str | None
+          ) -> tuple[list[redaction.Problem], list[redaction.Problem]]:
+    personal = redaction.Personal.of(submission)
+    allowed = public_contacts(session, submission)
+    return (redaction.problems(text, personal, allowed),
+            redaction.problems(reply_text, personal, allowed) if reply_text else [])
+
+
+def _clean(text: str | None) -> str:
+    lines = (text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+# ---------- publishing and withdrawing ----------
+
+def publish(session: Session, settings: Settings, actor: Actor, submission: Submission, *, text: str,
+            reply_text: str | None) -> Publication:
+    """Publish the edited texts, after checking them once more; flush."""
+    reason = refusal(submission, actor.role)
+    if reason:
+        raise PublicationRefused(reason)
+    existing = publication_of(session, submission)
+    if existing is not None and existing.withdrawn_at is None:
+        raise PublicationRefused("此件已经公开。如需修改，请先撤回再重新公开。")
+    text = _clean(text)
+    if not text:
+        raise PublicationRefused("请填写要公开的意见内容。")
+    reply = approved_reply(submission)
+    reply_text = _clean(reply_text) if reply is not None else ""
+    if reply is not None and not reply_text:
+        raise PublicationRefused("请填写要公开的答复内容。")
+    if len(text) > MAX_CHARS or len(reply_text) > MAX_CHARS:
+        raise PublicationRefused(f"公开的内容不能超过 {MAX_CHARS} 字。")
+    comment_problems, reply_problems = check(session, submission, text, reply_text)
+    if comment_problems or reply_problems:
+        raise RedactionIncomplete(comment_problems, reply_problems)
+    now = utcnow()
+    if existing is None:
+        existing = Publication(submission_id=submission.id, text=text, reply_text=reply_text or None,
+                               published_by_id=actor.user.id, published_at=now)
+        session.add(existing)
+    else:
+        existing.text, existing.reply_text = text, reply_text or None
+        existing.published_by_id, existing.published_at, existing.withdrawn_at = actor.user.id, now, None
+    session.flush()
+    _audit(session, settings, actor, "published", submission, publication=existing.id,
+           reply=reply.id if reply else None, chars=len(text))
+    session.flush()
+    return existing
+
+
+def withdraw(session: Session, settings: Settings, actor: Actor, submission: Submission, *,
+             reason: str = "") -> Publication:
+    if actor.role not in PUBLISHERS:
+        raise PublicationRefused("只有审核员或管理员可以撤回公开。")
+    existing = publication_of(session, submission)
+    if existing is None or existing.withdrawn_at is not None:
+        raise PublicationRefused("此件当前没有公开。")
+    existing.withdrawn_at = utcnow()
+    _audit(session, settings, actor, "publication_withdrawn", submission, publication=existing.id,
+           reason=reason.strip()[:300] or None)
+    session.flush()
+    return existing
+
+
+# ---------- what the public sees ----------
+
+@dataclass(frozen=True)
+class Published:
+    id: int
+    item_number: int
+    published_at: datetime
+    received_at: datetime
+    kind: str
+    text: str
+    reply_text: str | None
+
+
+@dataclass(frozen=True)
+class ItemCounts:
+    received: int = 0
+    accepted: int = 0
+    answered: int = 0
+
+
+def item_counts(session: Session, bulletin_id: int) -> dict[int, ItemCounts]:
+    """Comments received, accepted and answered, per item, in one GROUP BY."""
+    accepted = func.sum(case((Submission.state.in_(NOT_ACCEPTED), 0), else_=1))
+    answered = func.sum(case((Submission.state.in_(ANSWERED), 1), else_=0))
+    rows = session.execute(
+        select(Submission.item_number, func.count(), accepted, answered)
+        .where(Submission.bulletin_id == bulletin_id)
+        .group_by(Submission.item_number)
+    ).all()
+    return {n: ItemCounts(int(r), int(a or 0), int(d or 0)) for n, r, a, d in rows}
+
+
+def _of_bulletin(bulletin_id: int):
+    """``Submission.bulletin_id = :id``, written so that no index serves it (see ``_BY_PUBLICATION``)."""
+    return (Submission.bulletin_id + 0) == bulletin_id
+
+
+# Publications joined to their submissions, written so that the planner starts from the (small)
+# publication table and fetches each submission by primary key: "+ 0" keeps the index on
+# publication.submission_id (and, in _of_bulletin, the one on submission.bulletin_id) out of reach.
+# Without it SQLite, which has no statistics, walks every submission of the bulletin (0.7 s at a
+# million rows) to find the few that are published.
+_BY_PUBLICATION = Submission.id == Publication.submission_id + 0
+
+
+def _published_select():
+    return (
+        select(Publication.id, Submission.item_number, Publication.published_at, Submission.received_at,
+               Submission.kind, Publication.text, Publication.reply_text)
+        .join(Submission, _BY_PUBLICATION)
+        .where(Publication.withdrawn_at.is_(None))
+    )
+
+
+def published(session: Session, bulletin_id: int, item_number: int, *, limit: int, offset: int = 0
+              ) -> list[Published]:
+    stmt = (_published_select()
+            .where(_of_bulletin(bulletin_id), Submission.item_number == item_number)
+            .order_by(Publication.published_at.desc(), Publication.id.desc())
+            .limit(limit).offset(offset))
+    return [Published(*row) for row in session.execute(stmt)]
+
+
+def published_count(session: Session, bulletin_id: int, item_number: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Publication)
+        .join(Submission, _BY_PUBLICATION)
+        .where(Publication.withdrawn_at.is_(None), _of_bulletin(bulletin_id), Submission.item_number == item_number)
+    ) or 0
+
+
+@dataclass(frozen=True)
+class BulletinPublications:
+    counts: dict[int, ItemCounts]
+    latest: dict[int, list[Published]]
+    totals: dict[int, int]
+
+
+def for_bulletin(session: Session, bulletin_id: int) -> BulletinPublications:
+    """Counts, and the latest few published comments, of every item: three queries for the page."""
+    base = _published_select().where(_of_bulletin(bulletin_id)).add_columns(
+        func.row_number().over(partition_by=Submission.item_number,
+                               order_by=(Publication.published_at.desc(), Publication.id.desc())).label("rn")
+    ).subquery()
+    rows = session.execute(
+        select(base.c.id, base.c.item_number, base.c.published_at, base.c.received_at, base.c.kind, base.c.text,
+               base.c.reply_text)
+        .where(base.c.rn <= LATEST_ON_BULLETIN)
+        .order_by(base.c.item_number, base.c.rn)
+    ).all()
+    latest: dict[int, list[Published]] = {}
+    for row in rows:
+        latest.setdefault(row.item_number, []).append(Published(*row))
+    totals = dict(session.execute(
+        select(Submission.item_number, func.count())
+        .select_from(Publication).join(Submission, _BY_PUBLICATION)
+        .where(Publication.withdrawn_at.is_(None), _of_bulletin(bulletin_id))
+        .group_by(Submission.item_number)
+    ).all())
+    return BulletinPublications(item_counts(session, bulletin_id), latest, totals)
+
+
+def page_version(session: Session, bulletin: Bulletin) -> str:
+    """A short token that changes whenever the bulletin page's published comments or counts may have.
+
+    Publications of this bulletin: how many, and the latest publication and withdrawal (the
+    publication table is small): a publication or a withdrawal shows at once. Counts: every new
+    submission and every change of state writes a ``submission_event`` row, so the last event moves
+    with them; only events older than ``COUNTS_LAG_SECONDS`` are looked at (read backwards from the
+    end of the primary key index), so that a busy office re-counts a million rows at most once a
+    minute rather than at every event, and the counts on the page lag by at most that much. The
+    bulletin's import time keeps tokens of different databases apart. Rows deleted by hand (not
+    through the services) are not seen until the next event.
+    """
+    pub = session.execute(
+        select(func.count(Publication.id), func.max(Publication.published_at), func.max(Publication.withdrawn_at))
+        .join(Submission, _BY_PUBLICATION)
+        .where(_of_bulletin(bulletin.id))
+    ).one()
+    cutoff = utcnow() - timedelta(seconds=COUNTS_LAG_SECONDS)
+    last_event = session.execute(
+        select(SubmissionEvent.id, SubmissionEvent.at).where(SubmissionEvent.at < cutoff)
+        .order_by(SubmissionEvent.id.desc()).limit(1)
+    ).first()
+    raw = f"{bulletin.imported_at}|{pub[0]}|{pub[1]}|{pub[2]}|{tuple(last_event) if last_event else None}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+_bulletin_cache: dict[tuple[int, str], tuple[str, BulletinPublications]] = {}
+_bulletin_lock = threading.Lock()
+
+
+def cached_for_bulletin(session: Session, bulletin: Bulletin) -> BulletinPublications:
+    """``for_bulletin``, counted again only when ``page_version`` moved. One thread counts while the
+    others wait for its result, so that a change does not send every concurrent request to the
+    database for the same GROUP BY."""
+    version = page_version(session, bulletin)
+    key = (bulletin.id, bulletin.source_sha256)
+    with _bulletin_lock:
+        hit = _bulletin_cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        data = for_bulletin(session, bulletin.id)
+        _bulletin_cache[key] = (version, data)
+        return data
+
+
+def cached_item_counts(session: Session, bulletin: Bulletin) -> dict[int, ItemCounts]:
+    return cached_for_bulletin(session, bulletin).counts
+
+
+# ---------- for staff ----------
+
+@dataclass(frozen=True)
+class PublicationRow:
+    reference: str
+    item_number: int
+    published_at: datetime
+    withdrawn_at: datetime | None
+    published_by: str
+
+
+def recent(session: Session, *, limit: int = 100) -> list[PublicationRow]:
+    from feedback_app.auth.models import StaffUser
+
+    label = case((StaffUser.display_name != "", StaffUser.display_name), else_=StaffUser.username)
+    rows = session.execute(
+        select(Submission.reference, Submission.item_number, Publication.published_at, Publication.withdrawn_at,
+               label)
+        .select_from(Publication)
+        .join(Submission, _BY_PUBLICATION)
+        .join(StaffUser, StaffUser.id == Publication.published_by_id)
+        .order_by(Publication.published_at.desc(), Publication.id.desc())
+        .limit(limit)
+    ).all()
+    return [PublicationRow(*r) for r in rows]
+
+
+def candidates(session: Session, *, limit: int = 50) -> list[Submission]:
+    """Answered or closed submissions whose authors consented and which were never published, newest
+    first (walked down the primary key, so that it stops after ``limit`` rows)."""
+    state = Submission.state
+    if session.get_bind().dialect.name == "sqlite":
+        # state || '': SQLite (no statistics) would otherwise collect every answered row through the
+        # state index and sort them; this way it walks the primary key from the newest and stops.
+        state = state.concat("")
+    return list(session.scalars(
+        select(Submission)
+        .outerjoin(Publication, Publication.submission_id == Submission.id)
+        .where(Submission.publish_consent.is_(True), state.in_(ANSWERED), Publication.id.is_(None))
+        .order_by(Submission.id.desc())
+        .limit(limit)
+    ))
