@@ -14,9 +14,9 @@ the viewer. It finds them cheaply and then measures:
 Bounds, whatever the size of the table: every query is held to the ``LOOK_BACK`` submissions stored
 before this one (and ``LOOK_AHEAD`` after it, for a letter logged after later mail) by a range of the
 primary key, the cheapest bounded read on both databases (phone, email and ``body_hash`` have no index
-of their own), and to ``WINDOW_DAYS`` of receipt; at most ``CANDIDATE_PIECES`` probes that stop at
-``PROBE`` rows, ``SHINGLES`` look-ups of rare pieces, and ``MAX_COMPARED`` comparisons of at most
-``COMPARE_CHARS`` characters after a linear bigram-overlap check.
+of their own); at most ``CANDIDATE_PIECES`` probes that stop at ``PROBE`` rows, ``SHINGLES`` look-ups
+of rare pieces, and ``MAX_COMPARED`` comparisons of at most ``COMPARE_CHARS`` characters after a linear
+bigram-overlap check.
 """
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
 from difflib import SequenceMatcher
 
 from sqlalchemy import and_, func, or_, select, text
@@ -36,7 +35,6 @@ from feedback_app.intake.models import State, Submission
 from feedback_app.moderation.queue import visible_to
 from feedback_app.moderation.search import MIN_INDEXED_CHARS, fts_phrase, search_clause
 
-WINDOW_DAYS = 365
 LOOK_BACK = 20_000  # submissions stored before this one that are looked at
 LOOK_AHEAD = 2_000  # and after it (a letter is logged days after it arrived)
 SIMILAR = 0.8
@@ -161,7 +159,6 @@ def _earlier(submission: Submission, viewer: StaffUser | None):
         Submission.id != submission.id,
         or_(Submission.received_at < submission.received_at,
             and_(Submission.received_at == submission.received_at, Submission.id < submission.id)),
-        Submission.received_at >= submission.received_at - timedelta(days=WINDOW_DAYS),
         Submission.state != State.merged.value,
         Submission.merged_into_id.is_(None),
     ]
