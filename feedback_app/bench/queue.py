@@ -19,6 +19,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import statistics
 import tempfile
@@ -43,7 +44,7 @@ from feedback_app.moderation import queue
 from feedback_app.moderation.search import _like_pattern
 
 DEFAULT_ROWS = 1_000_000
-DEFAULT_REPEAT = 60
+DEFAULT_REPEAT = 50
 WARMUP_CALLS = 3
 GOAL_MS = 100.0
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
@@ -543,6 +544,8 @@ def run(args) -> dict:
     print(f"queue: {rows:,} submissions per backend, {repeat} timed calls per scenario; "
           f"work directory {workdir}")
     ok = True
+    # a plain kill still drops the database and the work directory (the finally below)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         prepared = [seed_sqlite(workdir / "queue.db", rows, now)]
         pg_url = create_pg_database(server, pg_name)
@@ -568,7 +571,10 @@ def run(args) -> dict:
                 "replies": p.replies, **result,
             }
             p.engine.dispose()
+            if p is not prepared[-1]:
+                _print(report)  # already, in case the run does not get to its end
     finally:
+        signal.signal(signal.SIGTERM, previous)
         try:
             drop_pg_database(server, pg_name)
         except Exception as exc:  # noqa: BLE001 - the results still count
@@ -584,6 +590,10 @@ def run(args) -> dict:
     report["ok"] = ok
     _print(report)
     return report
+
+
+def _terminated(signum, _frame):
+    raise SystemExit(128 + signum)
 
 
 def _pad(text_: str, width: int) -> str:

@@ -7,9 +7,9 @@ the viewer. It finds them cheaply and then measures:
    (``body_hash``);
 2. distinctive 5-character pieces of the text (shingles): taken across its length, avoiding common
    words and anything the bulletin itself says (comments quote it), and kept only when a probe of
-   the full-text index finds fewer than ``PROBE`` texts holding them. Each of the ``SHINGLES`` rarest
-   is looked up through ``search.search_clause``; the rows hit by most pieces are compared with
-   ``difflib.SequenceMatcher`` and kept at a ratio of ``SIMILAR`` or more.
+   the full-text index finds them in another text but in fewer than ``PROBE``. Each of the
+   ``SHINGLES`` rarest is looked up through ``search.search_clause``; the rows hit by most pieces
+   are compared with ``difflib.SequenceMatcher`` and kept at a ratio of ``SIMILAR`` or more.
 
 Bounds, whatever the size of the table: every query is held to the ``LOOK_BACK`` submissions stored
 before this one (and ``LOOK_AHEAD`` after it, for a letter logged after later mail) by a range of the
@@ -68,8 +68,8 @@ class Candidate:
 
     @property
     def excerpt(self) -> str:
-        text = " ".join(self.submission.body.split())
-        return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+        words = " ".join(self.submission.body.split())
+        return words if len(words) <= EXCERPT_CHARS else words[:EXCERPT_CHARS] + "…"
 
 
 def similar_label(ratio: float) -> str:
@@ -147,9 +147,9 @@ def _probe(session: Session, dialect: str, piece: str) -> int:
 
 
 def distinctive(session: Session, pieces: list[str], count: int = SHINGLES) -> list[str]:
-    """The ``count`` rarest of ``pieces`` that are rare at all."""
+    """The ``count`` rarest of ``pieces`` that some other text holds too (the submission's own holds each)."""
     dialect = session.get_bind().dialect.name
-    seen = [(n, i, piece) for i, piece in enumerate(pieces) if (n := _probe(session, dialect, piece)) < PROBE]
+    seen = [(n, i, piece) for i, piece in enumerate(pieces) if 1 < (n := _probe(session, dialect, piece)) < PROBE]
     return [piece for _n, _i, piece in sorted(seen)[:count]]
 
 
@@ -196,12 +196,14 @@ def candidates(session: Session, submission: Submission, limit: int = 5, *,
     dialect = session.get_bind().dialect.name
     bulletin = session.get(Bulletin, submission.bulletin_id)
     hits: Counter[int] = Counter()
-    for piece in distinctive(session, shingles(submission.body, exclude=bulletin.source_text if bulletin else "")):
+    quoted = bulletin.source_text if bulletin else ""
+    for piece in distinctive(session, shingles(submission.body, exclude=quoted)):
         hits.update(session.scalars(
             select(Submission.id).where(*earlier, search_clause(dialect, piece))
             .order_by(newest_first).limit(PER_SHINGLE)
         ))
-    to_compare = [i for i, _n in hits.most_common() if found.get(i, (None, None, None))[2] is None][:MAX_COMPARED]
+    measured = {i for i, (_row, _reasons, ratio, _n) in found.items() if ratio is not None}
+    to_compare = [i for i, _n in hits.most_common() if i not in measured][:MAX_COMPARED]
     if to_compare:
         for row in session.scalars(select(Submission).where(Submission.id.in_(to_compare))):
             ratio = similarity(submission.body, row.body)

@@ -53,13 +53,17 @@ def _like_pattern(q: str) -> str:
 def _contains(dialect: str, q: str) -> Callable[[ColumnElement[str]], ColumnElement[bool]]:
     """``col`` contains ``q``, Latin letters in either case.
 
-    SQLite's LIKE ignores the case of ASCII letters. PostgreSQL's ILIKE lowercases every text it checks,
-    several times slower than LIKE, and finds the same as LIKE when ``q`` has no cased letters.
+    When ``q`` has no cased letters a plain substring test finds the same rows as a case-blind one, and
+    is faster: SQLite's instr() than its LIKE (about a third), PostgreSQL's LIKE than its ILIKE (which
+    lowercases every text it checks: several times).
     """
+    caseless = q.lower() == q.upper()
+    if dialect == "sqlite" and caseless:
+        return lambda col: func.instr(col, q) > 0
     pattern = _like_pattern(q)
-    if dialect == "postgresql" and q.lower() != q.upper():
+    if dialect == "postgresql" and not caseless:
         return lambda col: col.ilike(pattern, escape="\\")
-    return lambda col: col.like(pattern, escape="\\")
+    return lambda col: col.like(pattern, escape="\\")  # SQLite's LIKE ignores the case of ASCII letters
 
 
 def search_clause(dialect: str, q: str) -> ColumnElement[bool]:

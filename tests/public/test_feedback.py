@@ -102,7 +102,7 @@ def test_invalid_input_is_explained_next_to_the_field_and_nothing_is_lost(
     assert response.status_code == 400
     error = re.search(rf'<p class="field-error" id="{field}-error">(.*?)</p>', html, re.S)
     assert error and message in error.group(1)
-    assert f'aria-describedby="' in html and 'aria-invalid="true"' in html
+    assert 'aria-describedby="' in html and 'aria-invalid="true"' in html
     assert count(session) == 0
     body = typed.get("body", valid_data()["body"])
     if 0 < len(body) <= 5001:
