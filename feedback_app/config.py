@@ -78,6 +78,7 @@ class Settings:
     imap_mailbox: str = "INBOX"
     imap_security: str = "tls"  # tls | starttls | plain (plain only with imap_allow_plain)
     imap_allow_plain: bool = False
+    imap_ca_file: Path | None = None  # trust only the CAs in this PEM file; empty: the system store
     imap_poll_seconds: int = 60
     mail_max_bytes: int = 25 * 1024 * 1024
     mail_max_parts: int = 200

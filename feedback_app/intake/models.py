@@ -124,6 +124,13 @@ class Submission(Base):
         Index("ix_submission_repeat", "client_hash", "body_hash"),  # the repeat check of the citizen form
         Index("ix_submission_state_filters", "state", "kind", "channel", "item_number", "unit_id", "next_due_on",
               "received_at", "id"),
+        # the duplicate proposal's exact matches over the whole table (migration 0007); most rows have no
+        # phone or email, so those two indexes hold only the rows that do
+        Index("ix_submission_phone", "phone", sqlite_where=text("phone IS NOT NULL"),
+              postgresql_where=text("phone IS NOT NULL")),
+        Index("ix_submission_email_lower", text("lower(email)"), sqlite_where=text("email IS NOT NULL"),
+              postgresql_where=text("email IS NOT NULL")),
+        Index("ix_submission_body_hash", "body_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -60,9 +60,12 @@ def connect(settings: Settings) -> imaplib.IMAP4:
         raise FetchError("FEEDBACK_IMAP_SECURITY 只能是 tls、starttls 或 plain")
     if security == "plain" and not settings.imap_allow_plain:
         raise FetchError("不允许未加密的 IMAP 连接（需设置 FEEDBACK_IMAP_ALLOW_PLAIN）")
-    context = ssl.create_default_context()
+    context = tls_context(settings)
     if security == "tls":
-        conn = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port, ssl_context=context, timeout=TIMEOUT)
+        try:
+            conn = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port, ssl_context=context, timeout=TIMEOUT)
+        except ssl.SSLCertVerificationError as exc:
+            raise _untrusted(exc) from exc
     else:
         conn = imaplib.IMAP4(settings.imap_host, settings.imap_port, timeout=TIMEOUT)
     try:
@@ -71,6 +74,8 @@ def connect(settings: Settings) -> imaplib.IMAP4:
                 conn.starttls(ssl_context=context)
             except imaplib.IMAP4.error as exc:
                 raise FetchError("IMAP 服务器不支持 STARTTLS") from exc
+            except ssl.SSLCertVerificationError as exc:
+                raise _untrusted(exc) from exc
         try:
             conn.login(settings.imap_username, settings.imap_password)
         except imaplib.IMAP4.error as exc:
@@ -79,6 +84,33 @@ def connect(settings: Settings) -> imaplib.IMAP4:
         _close(conn)
         raise
     return conn
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificate and host name checked; against ``imap_ca_file`` alone when set (an office's own CA),
+    else against the system store."""
+    cafile = settings.imap_ca_file
+    try:
+        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as exc:  # missing, unreadable, or not PEM certificates
+        raise FetchError("无法读取 FEEDBACK_IMAP_CA_FILE 指定的 CA 证书文件") from exc
+
+
+# OpenSSL's verify codes staff can act on; the rest are reported by the general wording
+_VERIFY_REASONS = {
+    10: "证书已过期",
+    18: "证书为自签名证书",
+    19: "证书链中有不受信任的自签名根证书",
+    20: "证书不是由受信任的 CA 签发的",
+    62: "证书与服务器地址不符",  # a host name
+    64: "证书与服务器地址不符",  # an IP address
+}
+
+
+def _untrusted(exc: ssl.SSLCertVerificationError) -> FetchError:
+    """Certificate failures named plainly: they need an administrator, not a retry."""
+    reason = _VERIFY_REASONS.get(exc.verify_code, "证书无法验证")
+    return FetchError(f"IMAP 服务器证书验证失败：{reason}（可用 FEEDBACK_IMAP_CA_FILE 指定受信任的 CA）")
 
 
 def describe_error(exc: BaseException) -> str:

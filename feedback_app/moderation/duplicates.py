@@ -4,19 +4,24 @@
 the viewer. It finds them cheaply and then measures:
 
 1. one query for the same phone (E.164), the same email (case-insensitive) or the same text
-   (``body_hash``);
+   (``body_hash``), over the whole table: each is read from its own index (migration 0007;
+   ``exact_query``), newest first, at most ``4 * limit`` rows;
 2. distinctive 5-character pieces of the text (shingles): taken across its length, avoiding common
    words and anything the bulletin itself says (comments quote it), and kept only when a probe of
    the full-text index finds them in another text but in fewer than ``PROBE``. Each of the
-   ``SHINGLES`` rarest is looked up through ``search.search_clause``; the rows hit by most pieces
-   are compared with ``difflib.SequenceMatcher`` and kept at a ratio of ``SIMILAR`` or more.
+   ``SHINGLES`` rarest is looked up in that index (``piece_query``), over the whole table too; the
+   rows hit by most pieces are compared with ``difflib.SequenceMatcher`` and kept at a ratio of
+   ``SIMILAR`` or more.
 
-Bounds, whatever the size of the table: every query is held to the ``LOOK_BACK`` submissions stored
-before this one (and ``LOOK_AHEAD`` after it, for a letter logged after later mail) by a range of the
-primary key, the cheapest bounded read on both databases (phone, email and ``body_hash`` have no index
-of their own); at most ``CANDIDATE_PIECES`` probes that stop at ``PROBE`` rows, ``SHINGLES`` look-ups
-of rare pieces, and ``MAX_COMPARED`` comparisons of at most ``COMPARE_CHARS`` characters after a linear
-bigram-overlap check.
+No bound depends on the size of the table or on how far back a match lies (until migration 0007
+every query was held to the 20,000 submissions stored before this one). The exact query reads every
+row sharing a key before it keeps the newest: a handful, unless many texts are identical (short ones
+such as 同上), and then a sort of those rows only. The bounds that remain hold the work per proposal:
+at most ``CANDIDATE_PIECES`` probes that stop at ``PROBE`` rows;
+``SHINGLES`` look-ups, each of a piece the probe found in fewer than ``PROBE`` texts (so each returns
+fewer than that: no LIMIT, which would invite a plan that walks the primary key hoping to stop
+early), of which the newest ``PER_SHINGLE`` count; and ``MAX_COMPARED`` comparisons of at most
+``COMPARE_CHARS`` characters after a linear bigram-overlap check.
 """
 from __future__ import annotations
 
@@ -26,23 +31,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
 from feedback_app.auth.models import StaffUser
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.intake.models import State, Submission
 from feedback_app.moderation.queue import visible_to
-from feedback_app.moderation.search import MIN_INDEXED_CHARS, fts_phrase, search_clause
+from feedback_app.moderation.search import MIN_INDEXED_CHARS, fts_phrase
 
-LOOK_BACK = 20_000  # submissions stored before this one that are looked at
-LOOK_AHEAD = 2_000  # and after it (a letter is logged days after it arrived)
 SIMILAR = 0.8
 SHINGLES = 4
 SHINGLE_CHARS = 5
 CANDIDATE_PIECES = 12
 PROBE = 100  # a piece found in this many texts or more tells nothing
-PER_SHINGLE = 20
+PER_SHINGLE = 20  # the newest texts holding a piece that count as its hits
 MAX_COMPARED = 10
 COMPARE_CHARS = 1000
 PREFILTER = 0.5  # bigram overlap below which SequenceMatcher is not run
@@ -153,9 +156,11 @@ def distinctive(session: Session, pieces: list[str], count: int = SHINGLES) -> l
     return [piece for _n, _i, piece in sorted(seen)[:count]]
 
 
-def _earlier(submission: Submission, viewer: StaffUser | None):
+_submission_fts = table("submission_fts", column("rowid"))
+
+
+def _earlier(submission: Submission, viewer: StaffUser | None) -> list[ColumnElement[bool]]:
     conditions = [
-        Submission.id.between(submission.id - LOOK_BACK, submission.id + LOOK_AHEAD),
         Submission.id != submission.id,
         or_(Submission.received_at < submission.received_at,
             and_(Submission.received_at == submission.received_at, Submission.id < submission.id)),
@@ -164,7 +169,43 @@ def _earlier(submission: Submission, viewer: StaffUser | None):
     ]
     if viewer is not None:
         conditions.append(visible_to(viewer))
-    return conditions
+    # One term ``(...) IS true`` that no index can serve, so that the rare keys' indexes are the only way
+    # in. Offered ``unit_id = ?`` or a range of received_at, SQLite (no statistics: the application runs
+    # no ANALYZE) reads a handler's whole unit or every earlier row to test each against the keys, and
+    # PostgreSQL does the same on a table not yet analysed.
+    return [and_(*conditions).is_(True)]
+
+
+def _keys(submission: Submission) -> list[ColumnElement[bool]]:
+    """The exact matches, each written as its index (0007) is: the partial ones need ``IS NOT NULL``
+    spelled out for SQLite to use them."""
+    keys = [Submission.body_hash == submission.body_hash]
+    if submission.phone:
+        keys.append(and_(Submission.phone.is_not(None), Submission.phone == submission.phone))
+    if submission.email:
+        keys.append(and_(Submission.email.is_not(None), func.lower(Submission.email) == submission.email.lower()))
+    return keys
+
+
+def exact_query(submission: Submission, viewer: StaffUser | None, limit: int) -> Select:
+    """Earlier submissions with the same phone, email or text, newest first: one index read per key."""
+    return (select(Submission).where(*_earlier(submission, viewer), or_(*_keys(submission)))
+            .order_by(Submission.id.desc()).limit(limit))
+
+
+def _piece_clause(dialect: str, piece: str) -> ColumnElement[bool]:
+    """Texts holding ``piece``, found as ``_probe`` counts them: in the texts only (a reply holding the
+    piece says nothing of how alike its comment is)."""
+    if dialect == "sqlite" and len(piece) >= MIN_INDEXED_CHARS:
+        return Submission.id.in_(select(_submission_fts.c.rowid)
+                                 .where(literal_column("submission_fts").op("MATCH")(fts_phrase(piece))))
+    return Submission.body.like(_like_pattern(piece), escape="\\")
+
+
+def piece_query(submission: Submission, viewer: StaffUser | None, dialect: str, piece: str) -> Select:
+    """The ids of earlier texts holding a piece the probe found in fewer than ``PROBE`` texts: that few
+    rows, through the full-text index, whatever the size of the table."""
+    return select(Submission.id).where(*_earlier(submission, viewer), _piece_clause(dialect, piece))
 
 
 def candidates(session: Session, submission: Submission, limit: int = 5, *,
@@ -172,17 +213,10 @@ def candidates(session: Session, submission: Submission, limit: int = 5, *,
     """Earlier, unmerged submissions (visible to ``viewer``) that may be the same matter, best first."""
     if submission.state == State.merged.value or limit <= 0:
         return []
-    earlier = _earlier(submission, viewer)
-    newest_first = Submission.id.desc()  # the order of the primary key: no sort of what matched
+    dialect = session.get_bind().dialect.name
     found: dict[int, tuple[Submission, set[str], float | None, int]] = {}
 
-    keys = [Submission.body_hash == submission.body_hash]
-    if submission.phone:
-        keys.append(Submission.phone == submission.phone)
-    if submission.email:
-        keys.append(func.lower(Submission.email) == submission.email.lower())
-    for row in session.scalars(select(Submission).where(*earlier, or_(*keys)).order_by(newest_first)
-                               .limit(limit * 4)):
+    for row in session.scalars(exact_query(submission, viewer, limit * 4)):
         reasons = set()
         if submission.phone and row.phone == submission.phone:
             reasons.add(SAME_PHONE)
@@ -193,15 +227,12 @@ def candidates(session: Session, submission: Submission, limit: int = 5, *,
             ratio = 1.0
         found[row.id] = (row, reasons, ratio, 0)
 
-    dialect = session.get_bind().dialect.name
     bulletin = session.get(Bulletin, submission.bulletin_id)
     hits: Counter[int] = Counter()
     quoted = bulletin.source_text if bulletin else ""
     for piece in distinctive(session, shingles(submission.body, exclude=quoted)):
-        hits.update(session.scalars(
-            select(Submission.id).where(*earlier, search_clause(dialect, piece))
-            .order_by(newest_first).limit(PER_SHINGLE)
-        ))
+        holding = session.scalars(piece_query(submission, viewer, dialect, piece)).all()
+        hits.update(sorted(holding, reverse=True)[:PER_SHINGLE])  # the newest, as ids are stored
     measured = {i for i, (_row, _reasons, ratio, _n) in found.items() if ratio is not None}
     to_compare = [i for i, _n in hits.most_common() if i not in measured][:MAX_COMPARED]
     if to_compare:

@@ -5,15 +5,15 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from feedback_app.auth.service import create_unit
 from feedback_app.db import utcnow
 from feedback_app.intake import channels
 from feedback_app.intake.models import Kind, ReplyBy, Submission
-from feedback_app.intake.service import create_submission
+from feedback_app.intake.service import body_hash, create_submission
 from feedback_app.moderation import duplicates
-from feedback_app.moderation.duplicates import candidates, shingles, similarity
+from feedback_app.moderation.duplicates import candidates, shingles, similar_label, similarity
 from tests.auth.helpers import create_staff, login
 from tests.factories import create_web_submission
 
@@ -129,6 +129,64 @@ def test_proposals_are_bounded(session, settings, bulletin, team):
                 ago=timedelta(hours=1))
     assert len(candidates(session, later, viewer=team["reviewer"])) == 5
     assert len(candidates(session, later, limit=2, viewer=team["reviewer"])) == 2
+
+
+def stored_as(session, bulletin, id_, *, body, ago, channel="web", **contact):
+    """A submission stored under a chosen id: as if tens of thousands of others were stored around it."""
+    now = utcnow()
+    session.execute(insert(Submission.__table__).values(
+        id=id_, reference=f"HP1999-{id_:06d}", year=1999, seq=id_, bulletin_id=bulletin.id, item_number=5,
+        channel=channel, kind="suggestion", body=body, reply_by="online", state="received",
+        query_code_hash="0" * 64, body_hash=body_hash(body), received_at=now - ago, created_at=now, **contact))
+    session.commit()
+    return session.get(Submission, id_)
+
+
+def test_matches_however_far_apart_they_were_stored_are_proposed(app, session, settings, bulletin, team):
+    phone, email = "+8613800138000", "zhang.san@example.com"
+    by_phone = web(session, settings, bulletin, body=OTHER, phone=phone, reply_by="phone", ago=timedelta(days=9))
+    with app.app_context():  # the acknowledgement mail is rendered from a template
+        by_email = web(session, settings, bulletin, body="另一件事：建议园区增设电动车充电桩。",
+                       email="Zhang.San@Example.com", reply_by="email", ago=timedelta(days=8))
+    same_text = web(session, settings, bulletin, body=TEXT, ago=timedelta(days=7))
+    near_text = web(session, settings, bulletin, body=NEAR, ago=timedelta(days=6))
+    # 30,000 rows on: the former look-back of 20,000 ids would have missed all four
+    at_hand = stored_as(session, bulletin, 30_000, body=TEXT, ago=timedelta(hours=1), phone=phone, email=email)
+    # a letter logged 5,000 rows later still, though it arrived before: the former look-ahead was 2,000
+    letter = stored_as(session, bulletin, 35_000, body="来信：反映停车场收费问题。", ago=timedelta(days=2),
+                       channel="letter", phone=phone)
+
+    found = {c.submission.id: c.reasons for c in candidates(session, at_hand, viewer=team["reviewer"])}
+    assert found == {
+        by_phone.id: ("同一电话",), by_email.id: ("同一邮箱",), same_text.id: ("内容相近 100%",),
+        near_text.id: (similar_label(similarity(TEXT, NEAR)),), letter.id: ("同一电话",),
+    }
+
+
+def _plan(session, stmt) -> str:
+    sql = str(stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+    if session.get_bind().dialect.name == "sqlite":
+        return " | ".join(r[3] for r in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    session.execute(text("SET LOCAL enable_seqscan = off"))  # a test table is small enough to read whole
+    return " | ".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
+
+
+def test_the_look_ups_use_their_indexes(session, bulletin, team):
+    at_hand = stored_as(session, bulletin, 1, body=TEXT, ago=timedelta(hours=1), phone="+8613800138000",
+                        email="a@example.com")
+    dialect = session.get_bind().dialect.name
+    for viewer in (team["reviewer"], team["handler"]):  # a handler's unit has an index of its own
+        exact = _plan(session, duplicates.exact_query(at_hand, viewer, 20))
+        piece = _plan(session, duplicates.piece_query(at_hand, viewer, dialect, "涉企检查计"))
+        for index in ("ix_submission_body_hash", "ix_submission_phone", "ix_submission_email_lower"):
+            assert index in exact, exact
+        if dialect == "sqlite":
+            assert "MULTI-INDEX OR" in exact and not re.search(r"SCAN submission\b", exact), exact
+            assert "submission_fts VIRTUAL TABLE INDEX" in piece and not re.search(r"SCAN submission\b", piece), piece
+        else:
+            assert "BitmapOr" in exact, exact
+            assert "ix_submission_body_trgm" in piece, piece
+        session.rollback()
 
 
 def test_shingles_are_spread_and_skip_common_words_and_the_bulletin(bulletin):
