@@ -5,6 +5,10 @@ successful response, and rolls back otherwise.
 """
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+import weakref
 from datetime import datetime, timezone
 
 from flask import Flask, g, request
@@ -77,10 +81,59 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+class WriteGate:
+    """One SQLite writer at a time among this machine's workers, queued by the kernel.
+
+    A SQLite writer that finds the database locked sleeps and tries again (its busy handler waits
+    1, 2, 5, 10… ms), so under load two workers spend more time asleep than writing. A request
+    that is about to write takes an exclusive ``flock`` on a file beside the database first: the
+    next writer wakes the moment the previous one has committed. A thread lock comes first, since
+    ``flock`` does not exclude two threads of one process; the file is opened by each process
+    itself, since a descriptor inherited across ``fork`` would share one lock. Writers that do not
+    pass the gate (the command line) still meet SQLite's own busy handler, as before.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (gate := this()) is not None and gate._forked())
+
+    def _forked(self) -> None:
+        """In a new child process: a lock and a descriptor of its own, whatever the parent held."""
+        self._threads = threading.Lock()
+        self._fd = None
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def _write_gate(engine: Engine) -> WriteGate | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return WriteGate(database + ".writegate")
+
+
 def init_db(app: Flask, engine: Engine) -> None:
     factory = sessionmaker(engine, expire_on_commit=False)
     app.extensions["db_engine"] = engine
     app.extensions["db_sessionmaker"] = factory
+    app.extensions["db_write_gate"] = _write_gate(engine)
 
     @app.after_request
     def commit_on_success(response):
@@ -93,14 +146,24 @@ def init_db(app: Flask, engine: Engine) -> None:
                     session.rollback()
             finally:
                 session.close()
+                _leave_gate()
         return response
 
     @app.teardown_request
     def close_on_error(_exc):
         session: Session | None = g.pop("db_session", None)
-        if session is not None:
-            session.rollback()
-            session.close()
+        try:
+            if session is not None:
+                session.rollback()
+                session.close()
+        finally:
+            _leave_gate()
+
+
+def _leave_gate() -> None:
+    gate: WriteGate | None = g.pop("db_write_gate", None)
+    if gate is not None:
+        gate.release()
 
 
 def get_session() -> Session:
@@ -118,6 +181,12 @@ def get_session() -> Session:
 
 def _begin_immediate(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
+        from flask import current_app
+
+        gate = current_app.extensions.get("db_write_gate")
+        if gate is not None and g.get("db_write_gate") is None:
+            gate.acquire()  # released when the request's session is closed
+            g.db_write_gate = gate
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 

@@ -1,6 +1,7 @@
 """Reference numbers: sequential per year, with a configurable prefix. Not secret."""
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -8,16 +9,22 @@ from sqlalchemy.orm import Session
 from feedback_app.intake.models import ReferenceCounter
 
 
+def _take(insert):
+    counter = ReferenceCounter.__table__
+    return (
+        insert(counter)
+        .values(year=bindparam("year"), value=1)
+        .on_conflict_do_update(index_elements=["year"], set_={"value": counter.c.value + 1})
+        .returning(counter.c.value)
+    )
+
+
+_TAKE = {"postgresql": _take(pg_insert), "sqlite": _take(sqlite_insert)}  # built once: every comment takes one
+
+
 def next_sequence(session: Session, year: int) -> int:
     """Take the next number of ``year`` in the current transaction (a row lock on PostgreSQL)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ReferenceCounter)
-        .values(year=year, value=1)
-        .on_conflict_do_update(index_elements=["year"], set_={"value": ReferenceCounter.value + 1})
-        .returning(ReferenceCounter.value)
-    )
-    return session.execute(stmt).scalar_one()
+    return session.execute(_TAKE[session.get_bind().dialect.name], {"year": year}).scalar_one()
 
 
 def format_reference(prefix: str, year: int, seq: int) -> str:

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask import render_template
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from feedback_app.bulletin.models import Bulletin
 from feedback_app.config import Settings
 from feedback_app.db import utcnow
 from feedback_app.intake import attachments as files
@@ -29,6 +30,7 @@ from feedback_app.intake.reference import format_reference, next_sequence
 from feedback_app.mail.outbox import enqueue
 from feedback_app.moderation import clocks
 from feedback_app.moderation.calendar import CalendarError
+from feedback_app.moderation.models import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,20 @@ def keyed(settings: Settings, purpose: str, value: str) -> str:
     return hmac.new(settings.subkey(purpose), value.encode(), hashlib.sha256).hexdigest()
 
 
+_t = Submission.__table__.c  # plain column reads: these run on every comment, before it is stored
+_BY_TOKEN = select(_t.reference).where(_t.form_token_hash == bindparam("token_hash"))
+_REPEAT = (
+    select(_t.reference)
+    .where(_t.client_hash == bindparam("client_hash"), _t.body_hash == bindparam("body_hash"),
+           _t.received_at >= bindparam("since", type_=Submission.received_at.type))
+    .order_by(_t.id.desc())
+    .limit(1)
+)
+
+
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
     """The receipt of a form already submitted with this one-time token."""
-    reference = session.scalar(
-        select(Submission.reference).where(
-            Submission.form_token_hash == keyed(settings, FORM_TOKEN_KEY, form_token)
-        )
-    )
+    reference = session.scalar(_BY_TOKEN, {"token_hash": keyed(settings, FORM_TOKEN_KEY, form_token)})
     if reference is None:
         return None
     code = querycode.code_for_token(settings.subkey(QUERY_CODE_KEY), form_token)
@@ -98,20 +107,17 @@ def recent_repeat(session: Session, settings: Settings, draft: Draft) -> str | N
     if not draft.client or settings.repeat_window_seconds <= 0:
         return None
     since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
-    return session.scalar(
-        select(Submission.reference)
-        .where(
-            Submission.client_hash == keyed(settings, CLIENT_KEY, draft.client),
-            Submission.body_hash == body_hash(draft.body),
-            Submission.received_at >= since,
-        )
-        .order_by(Submission.id.desc())
-        .limit(1)
-    )
+    return session.scalar(_REPEAT, {"client_hash": keyed(settings, CLIENT_KEY, draft.client),
+                                    "body_hash": body_hash(draft.body), "since": since})
 
 
 def create_submission(session: Session, settings: Settings, draft: Draft) -> Receipt:
-    """Store the draft, its attachments, its first history step and its acknowledgement; flush."""
+    """Store the draft, its attachments, its first history step, its clocks and its acknowledgement.
+
+    Written as plain inserts, not through the ORM's unit of work: every comment of every channel
+    comes through here, and the citizen form's throughput is bounded by it. Nothing is read back
+    except for an acknowledgement mail. Runs in the caller's transaction; never commits.
+    """
     now = utcnow()
     received_at = draft.received_at or now
     year = received_at.astimezone(settings.tz).year
@@ -121,54 +127,84 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
         querycode.code_for_token(code_key, draft.form_token) if draft.form_token else querycode.new_code()
     )
     anonymous = draft.anonymous
-    submission = Submission(
-        reference=format_reference(settings.reference_prefix, year, seq),
-        year=year,
-        seq=seq,
-        bulletin_id=draft.bulletin_id,
-        item_number=draft.item_number,
-        channel=draft.channel.value,
-        kind=draft.kind.value,
-        body=draft.body,
-        name=None if anonymous else draft.name,
-        phone=None if anonymous else draft.phone,
-        email=None if anonymous else draft.email,
-        address=None if anonymous else draft.address,
-        reply_by=ReplyBy.online.value if anonymous else draft.reply_by.value,
-        anonymous=anonymous,
-        publish_consent=draft.publish_consent,
-        privacy_consent_at=now if draft.privacy_consent else None,
-        state=State.received.value,
-        query_code_hash=querycode.hash_code(code_key, code),
-        form_token_hash=keyed(settings, FORM_TOKEN_KEY, draft.form_token) if draft.form_token else None,
-        client_hash=keyed(settings, CLIENT_KEY, draft.client) if draft.client else None,
-        body_hash=body_hash(draft.body),
-        received_at=received_at,
-        created_at=now,
-        channel_facts=json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
-    )
-    for incoming in draft.attachments:
-        stored = files.store(settings.attachments_path, incoming)
-        submission.attachments.append(Attachment(**vars(stored), created_at=now))
-    submission.events.append(
-        SubmissionEvent(action="received", state_after=State.received.value, public=True, at=received_at)
-    )
-    session.add(submission)
-    session.flush()
+    reference = format_reference(settings.reference_prefix, year, seq)
     try:
-        clocks.deadlines_on_receipt(session, settings, submission, draft.counts_from)
+        planned = clocks.receipt_clocks(settings, kind=draft.kind.value, anonymous=anonymous,
+                                        channel=draft.channel.value, received_at=received_at,
+                                        start_on=draft.counts_from)
     except CalendarError:  # never lose a submission over the calendar; `deadlines calendar` warns admins
-        log.error("no deadlines for %s: the working-day calendar does not cover its dates",
-                  submission.reference)
-    if submission.email and not anonymous:
-        enqueue(
-            session,
-            kind="acknowledgement",
-            recipient=submission.email,
-            subject=f"已收到您的意见（受理编号 {submission.reference}）",
-            body=render_template(
-                "email/acknowledgement.txt", submission=submission, track_url=settings.public_url + "/track"
-            ),
-            submission_id=submission.id,
-        )
-    return Receipt(submission.reference, code, created=True)
+        log.error("no deadlines for %s: the working-day calendar does not cover its dates", reference)
+        planned = []
+    row = {
+        "reference": reference,
+        "year": year,
+        "seq": seq,
+        "bulletin_id": draft.bulletin_id,
+        "item_number": draft.item_number,
+        "channel": draft.channel.value,
+        "kind": draft.kind.value,
+        "body": draft.body,
+        "name": None if anonymous else draft.name,
+        "phone": None if anonymous else draft.phone,
+        "email": None if anonymous else draft.email,
+        "address": None if anonymous else draft.address,
+        "reply_by": ReplyBy.online.value if anonymous else draft.reply_by.value,
+        "anonymous": anonymous,
+        "publish_consent": draft.publish_consent,
+        "privacy_consent_at": now if draft.privacy_consent else None,
+        "state": State.received.value,
+        "query_code_hash": querycode.hash_code(code_key, code),
+        "form_token_hash": keyed(settings, FORM_TOKEN_KEY, draft.form_token) if draft.form_token else None,
+        "client_hash": keyed(settings, CLIENT_KEY, draft.client) if draft.client else None,
+        "body_hash": body_hash(draft.body),
+        "received_at": received_at,
+        "created_at": now,
+        "version": 1,
+        "next_due_on": min((clock.due_on for clock in planned), default=None),
+        "channel_facts": json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
+    }
+    submission_id = session.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    session.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
+                                    "state_after": State.received.value, "public": True, "at": received_at})
+    for clock in planned:  # one or two
+        session.execute(_INSERT_DEADLINE, {"submission_id": submission_id, "kind": clock.kind,
+                                           "starts_on": clock.starts_on, "due_on": clock.due_on,
+                                           "rule": clock.rule, "extension_days": 0, "created_at": now})
+    if draft.attachments:
+        session.execute(_INSERT_ATTACHMENT, [
+            {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
+             "created_at": now}
+            for incoming in draft.attachments
+        ])
+    if row["email"] and not anonymous:
+        _acknowledge(session, settings, session.get(Submission, submission_id))
+    return Receipt(reference, code, created=True)
+
+
+_INSERT_SUBMISSION = insert(Submission.__table__)
+_INSERT_EVENT = insert(SubmissionEvent.__table__)
+_INSERT_DEADLINE = insert(Deadline.__table__)
+_INSERT_ATTACHMENT = insert(Attachment.__table__)
+
+
+def _acknowledge(session: Session, settings: Settings, submission: Submission) -> None:
+    enqueue(
+        session,
+        kind="acknowledgement",
+        recipient=submission.email,
+        subject=f"已收到您的意见（受理编号 {submission.reference}）",
+        body=render_template(
+            "email/acknowledgement.txt", submission=submission, track_url=settings.public_url + "/track",
+            hotline=_hotline(session, submission),
+        ),
+        submission_id=submission.id,
+    )
+
+
+def _hotline(session: Session, submission: Submission) -> str | None:
+    """The bulletin's published phone, for the acknowledgement to tell someone who did not use the web
+    whom to call. A web submission's mail does not name it: no look-up on that path."""
+    if submission.channel == Channel.web.value:
+        return None
+    bulletin = session.get(Bulletin, submission.bulletin_id)  # usually already in the session
+    return bulletin.contact_phone if bulletin else None

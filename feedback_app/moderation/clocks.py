@@ -154,22 +154,52 @@ def _is_real_name_accusation(submission: Submission) -> bool:
     return submission.kind == Kind.accusation.value and not submission.anonymous
 
 
-def deadlines_on_receipt(session: Session, settings, submission: Submission,
-                         start_on: date | None = None) -> list[Deadline]:
-    """Start the clocks of a received submission; ``start_on``: for a letter, the day it arrived.
+def _receipt_plan(settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
+                  start_on: date | None) -> list[tuple[str, date, str]]:
+    """Every submission gets ``inform``; a real-name accusation also gets ``acceptance_notice``.
 
-    Every submission gets ``inform``; a real-name accusation also gets ``acceptance_notice``.
-    Without ``start_on`` the clocks start on the local date of ``received_at``.
+    Without ``start_on`` (for a letter, the day it arrived) the clocks start on the local date of
+    ``received_at``.
     """
     if start_on is None:
-        start = local_date(submission.received_at, settings.tz)
-        label = "收到日"
+        start, label = local_date(received_at, settings.tz), "收到日"
     else:
         start = start_on
-        label = "来信到达日" if submission.channel == Channel.letter.value else "收到日"
+        label = "来信到达日" if channel == Channel.letter.value else "收到日"
     plan = [(INFORM, start, label)]
-    if _is_real_name_accusation(submission):
+    if kind == Kind.accusation.value and not anonymous:
         plan.append((ACCEPTANCE_NOTICE, start, label))
+    return plan
+
+
+@dataclass(frozen=True)
+class PlannedClock:
+    kind: str
+    starts_on: date
+    due_on: date
+    rule: str
+
+
+def receipt_clocks(settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
+                   start_on: date | None = None) -> list[PlannedClock]:
+    """The clocks a new submission starts with, computed and not stored: ``create_submission``
+    inserts them with the submission, whose ``next_due_on`` is the earliest of them."""
+    calendar = load_calendar(settings)
+    planned = []
+    for clock_kind, start, label in _receipt_plan(settings, kind=kind, anonymous=anonymous, channel=channel,
+                                                  received_at=received_at, start_on=start_on):
+        rule = RULES[clock_kind]
+        due = _due(calendar, rule, start)
+        planned.append(PlannedClock(clock_kind, start, due, _rule_text(calendar, rule, start, label, due)))
+    return planned
+
+
+def deadlines_on_receipt(session: Session, settings, submission: Submission,
+                         start_on: date | None = None) -> list[Deadline]:
+    """Start the clocks of a received submission (those it lacks); ``start_on``: for a letter, the day
+    it arrived. See ``receipt_clocks`` for what a new submission gets."""
+    plan = _receipt_plan(settings, kind=submission.kind, anonymous=submission.anonymous,
+                         channel=submission.channel, received_at=submission.received_at, start_on=start_on)
     return _start_all(session, settings, submission, plan)
 
 

@@ -16,7 +16,9 @@ from flask import (
     session as cookie,
     url_for,
 )
+from flask_wtf.csrf import generate_csrf, validate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from wtforms import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from feedback_app.bulletin.models import Bulletin
@@ -27,7 +29,15 @@ from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
 from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission
 from feedback_app.intake.service import Draft, Receipt, create_submission, receipt_for_token, recent_repeat
 from feedback_app.intake.querycode import display
-from feedback_app.public.forms import FeedbackForm, FollowUpForm, RatingForm, TrackForm
+from feedback_app.public.form_page import CSRF_MARK, TOKEN_MARK, FormFacts, blank_page, fill, form_facts
+from feedback_app.public.forms import (
+    FeedbackForm,
+    FollowUpForm,
+    RatingForm,
+    TrackForm,
+    check_feedback,
+    read_feedback,
+)
 from feedback_app.public.tracking import (
     add_follow_up,
     find_for_citizen,
@@ -51,24 +61,18 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="feedback-form")
 
 
-_choices_cache: dict[tuple[int, str], list[tuple[int, str]]] = {}
+def _csrf_enabled() -> bool:
+    return current_app.config.get("WTF_CSRF_ENABLED", True)
 
 
-def _item_choices(bulletin: Bulletin) -> list[tuple[int, str]]:
-    """The item select's choices; a published bulletin's items never change."""
-    key = (bulletin.id, bulletin.source_sha256)
-    choices = _choices_cache.get(key)
-    if choices is None:
-        choices = [(0, "整改工作整体")] + [(i.number, f"第{i.number}项：{i.title}") for i in bulletin.items]
-        _choices_cache[key] = choices
-    return choices
-
-
-def _feedback_form(bulletin: Bulletin, **kwargs) -> FeedbackForm:
-    s = settings()
-    return FeedbackForm(
-        item_choices=_item_choices(bulletin), body_range=(s.body_min_chars, s.body_max_chars), **kwargs
-    )
+def _csrf_valid() -> bool:
+    if not _csrf_enabled():
+        return True
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
 
 
 def _csrf_failed(form) -> bool:
@@ -76,85 +80,114 @@ def _csrf_failed(form) -> bool:
     return bool(field is not None and field.errors)
 
 
+def _feedback_form(facts: FormFacts, **kwargs) -> FeedbackForm:
+    """The form's fields; its CSRF token is checked and drawn by the view (see ``form_page``)."""
+    return FeedbackForm(item_choices=list(facts.item_choices), meta={"csrf": False}, **kwargs)
+
+
 def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _render_form(bulletin: Bulletin, form: FeedbackForm, notice: str | None = None, status: int = 200):
+def _form_html(bulletin: Bulletin, form: FeedbackForm, notice: str | None, csrf_value: str | None) -> str:
     s = settings()
-    html = render_template(
+    return render_template(
         "public/feedback.html",
         bulletin=bulletin,
         form=form,
+        csrf_value=csrf_value,
         notice=notice,
         limits=s,
         types=", ".join(TYPE_LABELS.values()),
     )
+
+
+def _render_form(facts: FormFacts, form: FeedbackForm, notice: str | None = None, status: int = 200):
+    """The form again, as the citizen filled it in, with what is wrong next to each field."""
+    bulletin = get_bulletin(get_session(), facts.slug)
+    if bulletin is None:
+        abort(404)
+    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None)
     return _no_store(make_response(html, status))
+
+
+def _blank_form(facts: FormFacts, bulletin: Bulletin, item: int | None) -> str:
+    form = _feedback_form(facts, formdata=None)
+    if item is not None:
+        form.item.data = item
+    form.form_token.data = TOKEN_MARK
+    return _form_html(bulletin, form, None, CSRF_MARK if _csrf_enabled() else None)
+
+
+def _new_form_token() -> str:
+    return _signer().dumps(secrets.token_urlsafe(16))
 
 
 @bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
 @late_write_lock
 def feedback(slug: str):
-    db = get_session()
-    bulletin = get_bulletin(db, slug)
-    if bulletin is None:
+    facts = form_facts(slug)
+    if facts is None:
         abort(404)
-    if request.method == "GET":
-        form = _feedback_form(bulletin, formdata=None)
-        item = request.args.get("item", type=int)
-        if item in {value for value, _ in form.item.choices}:
-            form.item.data = item
-        form.form_token.data = _signer().dumps(secrets.token_urlsafe(16))
-        return _render_form(bulletin, form)
-    return _submit(db, bulletin)
+    if request.method == "POST":
+        return _submit(get_session(), facts)
+    item = request.args.get("item", type=int)
+    page = blank_page(facts, item if item in facts.item_numbers else None,
+                      lambda bulletin, chosen: _blank_form(facts, bulletin, chosen))
+    if page is None:
+        abort(404)
+    html = fill(page, generate_csrf() if _csrf_enabled() else None, _new_form_token())
+    return _no_store(make_response(html))
 
 
-def _submit(db, bulletin: Bulletin):
+def _submit(db, facts: FormFacts):
     s = settings()
-    form = _feedback_form(bulletin)
+    values = read_feedback(request.form)
+    check = check_feedback(values, facts.item_numbers, (s.body_min_chars, s.body_max_chars))
     notice = None
+    form_token = values.form_token
     try:
-        nonce, signed_at = _signer().loads(form.form_token.data or "", max_age=FORM_TOKEN_MAX_AGE,
-                                           return_timestamp=True)
+        nonce, signed_at = _signer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE, return_timestamp=True)
     except BadSignature:
         nonce, signed_at = None, None
-        form.form_token.data = _signer().dumps(secrets.token_urlsafe(16))
+        form_token = _new_form_token()
         notice = "页面已过期。您填写的内容已保留，请检查后再次提交。"
-    valid = form.validate()
-    if _csrf_failed(form):
+    if not _csrf_valid():
         notice = "页面停留时间过长，安全校验已过期。您填写的内容已保留，请检查后再次提交。"
-    if form.website.data:
+    if values.website:
         notice = "提交未通过校验，请刷新页面后重试。"
     elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
         notice = "提交过快，请确认填写的内容后再次提交。"
     incoming = [IncomingFile(f.filename or "", f.read()) for f in request.files.getlist("attachments")
                 if f and f.filename]
-    form.attachments.errors = list(form.attachments.errors) + problems(incoming, s)
-    if not valid or notice or form.attachments.errors:
-        if form.attachments.errors and incoming:
-            form.attachments.errors.append("为安全起见，请重新选择附件")
-        return _render_form(bulletin, form, notice or "提交未成功，请按提示修改后再提交。", 400)
+    file_errors = problems(incoming, s)
+    if check.errors or notice or file_errors:
+        if file_errors and incoming:
+            file_errors.append("为安全起见，请重新选择附件")
+        form = _feedback_form(facts)  # what was typed, to type nothing twice
+        form.form_token.data = form_token
+        form.show_errors({**check.errors, "attachments": file_errors} if file_errors else check.errors)
+        return _render_form(facts, form, notice or "提交未成功，请按提示修改后再提交。", 400)
 
     begin_write(db)  # from here on this request holds the write lock until it commits
     existing = receipt_for_token(db, s, nonce)
     if existing is not None:
         return _to_receipt(existing)
     draft = Draft(
-        bulletin_id=bulletin.id,
-        item_number=form.item.data,
+        bulletin_id=facts.bulletin_id,
+        item_number=values.item,
         channel=Channel.web,
-        kind=Kind(form.kind.data),
-        body=form.body.data,
-        reply_by=ReplyBy(form.reply_by.data),
-        anonymous=form.anonymous.data,
-        publish_consent=form.publish_consent.data,
-        privacy_consent=form.privacy_consent.data,
-        name=form.name.data or None,
-        phone=form.normalized_phone,
-        email=form.normalized_email,
-        address=form.address.data or None,
+        kind=Kind(values.kind),
+        body=values.body,
+        reply_by=ReplyBy(values.reply_by),
+        anonymous=values.anonymous,
+        publish_consent=values.publish_consent,
+        privacy_consent=values.privacy_consent,
+        name=values.name or None,
+        phone=check.phone,
+        email=check.email,
+        address=values.address or None,
         attachments=tuple(incoming),
         form_token=nonce,
         client=request.remote_addr,
@@ -273,15 +306,10 @@ def rate_reply():
 
 
 def _form_rate_limited(_limit):
-    db = get_session()
-    bulletin = get_bulletin(db, request.view_args["slug"])
-    if bulletin is None:
+    facts = form_facts(request.view_args["slug"])
+    if facts is None:
         abort(404)
-    form = _feedback_form(bulletin)
-    form.validate()
-    for field in form:
-        field.errors = []
-    return _render_form(bulletin, form, "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
+    return _render_form(facts, _feedback_form(facts), "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
 
 
 def _track_rate_limited(_limit):
