@@ -41,3 +41,14 @@ def hash_code(key: bytes, code: str) -> str:
 
 def matches(key: bytes, typed: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_code(key, typed), stored_hash)
+
+
+def code_for_nonce(key: bytes, nonce: str) -> str:
+    """A reissued code, derived from a one-time nonce: the nonce may travel in the signed session cookie
+    to the page that shows the code once, while the code itself never leaves the server but on that page."""
+    return _encode(hmac.new(key, b"reissued-query-code:" + nonce.encode(), hashlib.sha256).digest())
+
+
+def spoken(code: str) -> str:
+    """The code as it is read out on the phone: four groups, each character apart."""
+    return "，".join(" ".join(group) for group in display(normalize(code)).split("-"))

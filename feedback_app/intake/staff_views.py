@@ -35,7 +35,7 @@ from feedback_app.db import get_session, utcnow
 from feedback_app.intake import channels
 from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
 from feedback_app.intake.models import CHANNEL_LABELS, Channel, ReplyBy
-from feedback_app.intake.querycode import display
+from feedback_app.intake.querycode import display, spoken
 from feedback_app.intake.service import Draft, Receipt, create_submission, receipt_for_token
 from feedback_app.intake.staff_forms import LetterForm, PhoneForm, VisitForm, extra_visitor_rows
 
@@ -297,7 +297,7 @@ def receipt():
         "intake/receipt.html",
         reference=data["reference"],
         code=display(code) if code else None,
-        spoken=_spoken(code) if code else None,
+        spoken=spoken(code) if code else None,
         channel=CHANNEL_LABELS[Channel(data["channel"])],
         channel_endpoint=f"intake.{data['channel']}",
         track_url=settings().public_url.rstrip("/") + "/track",
@@ -306,8 +306,3 @@ def receipt():
     response.headers["Cache-Control"] = "no-store"
     return response
 
-
-def _spoken(code: str) -> str:
-    """The code as it is read out: four groups, each character apart."""
-    groups = display(code).split("-")
-    return "，".join(" ".join(group) for group in groups)

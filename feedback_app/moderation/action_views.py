@@ -10,7 +10,7 @@ from wtforms.validators import Optional
 from feedback_app.auth.sessions import current_staff, require_roles
 from feedback_app.db import get_session
 from feedback_app.intake.models import Reply
-from feedback_app.moderation import actions, clocks, states
+from feedback_app.moderation import actions, clocks, query_codes, states
 from feedback_app.moderation.states import StaleSubmission, TransitionRefused
 from feedback_app.moderation.views import ALL_STAFF, bp, load_visible, render_detail, settings
 from feedback_app.outcomes import replies
@@ -48,6 +48,7 @@ ACTION_ROLES = {
     "extend": states.STAFF_DECIDERS,
     "approve_reply": states.STAFF_DECIDERS,
     "record_delivery": frozenset({"clerk", "reviewer", "admin"}),  # who calls back and posts letters
+    "query_code": query_codes.REISSUERS,  # 补发查询码: its own route, in query_code_views
 }
 
 DONE = {
@@ -128,3 +129,7 @@ def act(reference: str, action: str):
         return render_detail(load_visible(reference), 400, forms={action: form})
     flash(DONE[action], "success")
     return redirect(url_for("staff.detail", reference=reference), code=303)
+
+
+# 补发查询码 has a POST and a page of its own (the new code, shown once): its routes live there.
+from feedback_app.moderation import query_code_views  # noqa: E402,F401

@@ -56,6 +56,7 @@ PUBLIC_WORDS = {
     "note": "内部备注",
     "draft_reply": "起草答复",
     "rate": "您评价了办理结果",
+    "query_code_reissued": "补发查询码",
 }
 
 

@@ -33,7 +33,7 @@ from feedback_app.intake.models import (
     State,
     Submission,
 )
-from feedback_app.moderation import clocks, queue, states
+from feedback_app.moderation import clocks, query_codes, queue, states
 from feedback_app.moderation.actions import REJECT_REASONS, actor_for, is_revealed
 from feedback_app.moderation.masking import identity_of
 from feedback_app.moderation.models import Deadline, InternalNote
@@ -59,6 +59,10 @@ def labels():
         "deadline": clocks.DEADLINE_KIND_LABELS,
         "reject": REJECT_REASONS,
     }
+
+
+# Steps of the staff timeline that the citizen never sees, in words (the public ones: states.PUBLIC_WORDS).
+STAFF_EVENT_WORDS = {query_codes.ACTION: query_codes.EVENT_WORDS}
 
 
 def load_visible(reference: str) -> Submission:
@@ -132,6 +136,8 @@ def render_detail(submission: Submission, status: int = 200, forms: dict | None 
         allowed |= {"reveal", "extend", "approve_reply"}
     if viewer.role in ("clerk", "reviewer", "admin"):
         allowed.add("record_delivery")
+    if viewer.role in query_codes.REISSUERS:
+        allowed.add("query_code")
     handlers = db.scalars(
         select(StaffUser).where(StaffUser.role == Role.handler.value, StaffUser.active.is_(True))
         .order_by(StaffUser.unit_id, StaffUser.username)
@@ -156,6 +162,7 @@ def render_detail(submission: Submission, status: int = 200, forms: dict | None 
         forms=forms or {},
         ReplyBy=ReplyBy,
         Channel=Channel,
+        staff_event_words=STAFF_EVENT_WORDS,
     )
     return html, status
 

@@ -34,6 +34,7 @@ ROLES = ("anonymous", "clerk", "reviewer", "handler", "admin")
 STAFF = ROLES[1:]
 DECIDERS = ("reviewer", "admin")
 DESK = ("clerk", "reviewer", "admin")  # reply letters, the intake desk, the mailbox
+REISSUERS = ("clerk", "reviewer")  # 补发查询码: who checks a caller or visitor and gives them a new code
 METHODS = ("GET", "POST")
 MISSING_REFERENCE = "HP2099-999999"
 MISSING_ID = 999_999
@@ -93,6 +94,11 @@ ROUTES: dict[str, dict[str, dict[str, Expect] | str]] = {
     "/staff/search": {"GET": everyone(NOT_ALLOWED), "POST": staff(Expect(303, "/staff/"))},
     "/staff/submissions/<reference>": {"GET": staff(Expect(200, says="办理操作")), "POST": everyone(NOT_ALLOWED)},
     "/staff/submissions/<reference>/<action>": {"GET": everyone(NOT_ALLOWED), "POST": PER_ACTION},
+    # 补发查询码: the POST (no fields: the method is missing) and the page that shows a new code once
+    # (nothing was reissued here: it says so)
+    "/staff/submissions/<reference>/query-code": {
+        "GET": staff(Expect(200, says="查询码只显示一次"), roles=REISSUERS),
+        "POST": staff(Expect(400, says="请选择核验反映人身份的方式"), roles=REISSUERS)},
     "/staff/submissions/<reference>/attachments/<int:attachment_id>": {
         "GET": staff(OK), "POST": everyone(NOT_ALLOWED)},
     "/staff/submissions/<reference>/replies/<int:reply_id>/letter": {
@@ -406,7 +412,8 @@ def test_a_half_logged_in_reviewer_is_sent_to_the_second_factor(world):
 # ---------- 3. another unit's submission answers like one that does not exist ----------
 
 HIDDEN = [("GET", "detail"), ("GET", "attachment"), ("GET", "letter")] + \
-         [("POST", action) for action in DONE] + [("POST", "no-such-action")]
+         [("POST", action) for action in DONE] + [("POST", "no-such-action")] + \
+         [("GET", "query-code"), ("POST", "query-code")]
 
 
 def _probe_path(kind: str, reference: str, attachment: int, reply: int) -> str:
