@@ -24,7 +24,8 @@ _TAKE = {"postgresql": _take(pg_insert), "sqlite": _take(sqlite_insert)}  # buil
 
 def next_sequence(session: Session, year: int) -> int:
     """Take the next number of ``year`` in the current transaction (a row lock on PostgreSQL)."""
-    return session.execute(_TAKE[session.get_bind().dialect.name], {"year": year}).scalar_one()
+    connection = session.connection()
+    return connection.execute(_TAKE[connection.dialect.name], {"year": year}).scalar_one()
 
 
 def format_reference(prefix: str, year: int, seq: int) -> str:

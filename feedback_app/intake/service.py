@@ -95,7 +95,7 @@ _REPEAT = (
 
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
     """The receipt of a form already submitted with this one-time token."""
-    reference = session.scalar(_BY_TOKEN, {"token_hash": keyed(settings, FORM_TOKEN_KEY, form_token)})
+    reference = session.connection().scalar(_BY_TOKEN, {"token_hash": keyed(settings, FORM_TOKEN_KEY, form_token)})
     if reference is None:
         return None
     code = querycode.code_for_token(settings.subkey(QUERY_CODE_KEY), form_token)
@@ -107,7 +107,7 @@ def recent_repeat(session: Session, settings: Settings, draft: Draft) -> str | N
     if not draft.client or settings.repeat_window_seconds <= 0:
         return None
     since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
-    return session.scalar(_REPEAT, {"client_hash": keyed(settings, CLIENT_KEY, draft.client),
+    return session.connection().scalar(_REPEAT, {"client_hash": keyed(settings, CLIENT_KEY, draft.client),
                                     "body_hash": body_hash(draft.body), "since": since})
 
 
@@ -163,15 +163,16 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
         "next_due_on": min((clock.due_on for clock in planned), default=None),
         "channel_facts": json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
     }
-    submission_id = session.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
-    session.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
-                                    "state_after": State.received.value, "public": True, "at": received_at})
+    db = session.connection()  # Core statements straight on the transaction's connection
+    submission_id = db.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    db.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
+                               "state_after": State.received.value, "public": True, "at": received_at})
     for clock in planned:  # one or two
-        session.execute(_INSERT_DEADLINE, {"submission_id": submission_id, "kind": clock.kind,
-                                           "starts_on": clock.starts_on, "due_on": clock.due_on,
-                                           "rule": clock.rule, "extension_days": 0, "created_at": now})
+        db.execute(_INSERT_DEADLINE, {"submission_id": submission_id, "kind": clock.kind,
+                                      "starts_on": clock.starts_on, "due_on": clock.due_on,
+                                      "rule": clock.rule, "extension_days": 0, "created_at": now})
     if draft.attachments:
-        session.execute(_INSERT_ATTACHMENT, [
+        db.execute(_INSERT_ATTACHMENT, [
             {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
              "created_at": now}
             for incoming in draft.attachments
