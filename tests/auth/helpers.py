@@ -128,3 +128,11 @@ def session_cookie(client) -> str | None:
     """The value of the staff session cookie this client holds."""
     cookie = client.get_cookie(COOKIE, path="/staff")
     return cookie.value if cookie is not None else None
+
+
+def client_as(app, user):
+    """A client of ``app`` logged in as ``user``, with the second factor where the role needs one."""
+    client = app.test_client()
+    response = login(client, user.username)
+    assert response.status_code in (302, 303), response
+    return client

@@ -17,7 +17,7 @@ from feedback_app.auth.service import create_unit
 from feedback_app.db import utcnow
 from feedback_app.intake.models import Attachment, Submission
 from feedback_app.moderation.models import Deadline
-from tests.auth.helpers import create_staff, csrf_of, login
+from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 
 PHONE, LETTER, VISIT, RECEIPT = ("/staff/intake/phone", "/staff/intake/letter", "/staff/intake/visit",
@@ -41,13 +41,6 @@ def people(app, session):
         "admin": create_staff(session, username="guan.li", role="admin", totp=True),
         "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit),
     }
-
-
-def client_as(app, user):
-    c = app.test_client()
-    response = login(c, user.username)
-    assert response.status_code in (302, 303), response
-    return c
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from feedback_app.auth.service import create_unit
 from feedback_app.db import utcnow
 from feedback_app.mail.models import InboundMessage, MailboxState, OutboxMessage
 from feedback_app.moderation.dashboard import channel_alarms
-from tests.auth.helpers import create_staff, login
+from tests.auth.helpers import client_as, create_staff
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
 
@@ -30,12 +30,6 @@ def team(app, session):
         "admin": create_staff(session, username="guan.li", role="admin", totp=True),
         "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit),
     }
-
-
-def client_as(app, user):
-    c = app.test_client()
-    assert login(c, user.username).status_code in (302, 303)
-    return c
 
 
 def text_of(html: str) -> str:

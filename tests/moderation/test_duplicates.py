@@ -14,7 +14,7 @@ from feedback_app.intake.models import Kind, ReplyBy, Submission
 from feedback_app.intake.service import body_hash, create_submission
 from feedback_app.moderation import duplicates
 from feedback_app.moderation.duplicates import candidates, shingles, similar_label, similarity
-from tests.auth.helpers import create_staff, login
+from tests.auth.helpers import client_as, create_staff
 from tests.factories import create_web_submission
 
 TEXT = ("建议第五项整改公开涉企检查计划，并在每季度末公布检查结果和整改情况，"
@@ -58,12 +58,6 @@ def phone_call(app, session, settings, bulletin, number, body=OTHER):
 
 def refs(found):
     return [c.submission.reference for c in found]
-
-
-def client_as(app, user):
-    c = app.test_client()
-    assert login(c, user.username).status_code in (302, 303)
-    return c
 
 
 # ---------- finding ----------

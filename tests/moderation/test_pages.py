@@ -11,7 +11,7 @@ from feedback_app.auth.service import create_unit
 from feedback_app.intake.models import Submission
 from feedback_app.mail.models import OutboxMessage
 from feedback_app.moderation.models import Deadline
-from tests.auth.helpers import create_staff, login
+from tests.auth.helpers import client_as, create_staff
 from tests.factories import create_web_submission, receipt_of, submit
 
 
@@ -27,13 +27,6 @@ def team(app, session):
         "other_handler": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
     }
     return {"a": unit_a, "b": unit_b, **people}
-
-
-def client_as(app, user):
-    c = app.test_client()
-    response = login(c, user.username)
-    assert response.status_code in (302, 303) and response.headers["Location"].endswith("/staff/"), response
-    return c
 
 
 def act(c, reference, action, **data):

@@ -9,7 +9,6 @@ import json
 import logging
 import re
 from html import unescape
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -24,7 +23,7 @@ from feedback_app.intake.service import QUERY_CODE_KEY, Draft, create_submission
 from feedback_app.mail.models import OutboxMessage
 from feedback_app.moderation import actions, query_codes
 from feedback_app.moderation.actions import Actor
-from tests.auth.helpers import create_staff, csrf_of, login
+from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
 from tests.public.test_no_leaks import Collector, decode_session_cookie, rendered, spellings
@@ -46,13 +45,6 @@ def team(app, session):
         "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
         "handler_b": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
     }
-
-
-def client_as(app, user):
-    c = app.test_client()
-    response = login(c, user.username)
-    assert response.status_code in (302, 303) and urlsplit(response.headers["Location"]).path == "/staff/"
-    return c
 
 
 def submission_of(session, settings, bulletin, *, channel=Channel.web, unit=None, **fields):

@@ -19,7 +19,7 @@ from feedback_app.intake.models import Reply, Submission
 from feedback_app.moderation.models import Deadline
 from feedback_app.moderation.queue import Filters
 from feedback_app.outcomes import ledger
-from tests.auth.helpers import create_staff, login
+from tests.auth.helpers import client_as, create_staff
 from tests.factories import create_web_submission
 
 UTC = timezone.utc
@@ -91,13 +91,6 @@ def world(app, session, settings, bulletin):
     titles = {i.number: i.title for i in bulletin.items}
     return {"a": unit_a, "b": unit_b, **people, "closed": closed, "accusation": accusation, "recent": recent,
             "titles": titles}
-
-
-def client_as(app, user):
-    c = app.test_client()
-    response = login(c, user.username)
-    assert response.status_code in (302, 303) and response.headers["Location"].endswith("/staff/"), response
-    return c
 
 
 def read_csv(data: bytes) -> list[list[str]]:

@@ -15,7 +15,7 @@ from feedback_app.moderation.actions import Actor
 from feedback_app.outcomes import publication
 from feedback_app.outcomes.models import Publication
 from feedback_app.outcomes.redaction import digits_of
-from tests.auth.helpers import create_staff, login
+from tests.auth.helpers import client_as, create_staff
 from tests.conftest import SEED_SLUG
 from tests.factories import create_reply, create_web_submission
 
@@ -54,13 +54,6 @@ def team(app, session):
         "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
         "other_handler": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
     }
-
-
-def client_as(app, user):
-    c = app.test_client()
-    response = login(c, user.username)
-    assert response.status_code in (302, 303), response
-    return c
 
 
 def answered(app, session, settings, bulletin, *, consent=True, unit=None, body=BODY, reply=REPLY, item=5,
