@@ -12,9 +12,15 @@ secondary indexes dropped during the load and built again after it, then VACUUM 
 autovacuum would have done by then). SQLite gets no ANALYZE: the application never runs one, so the
 plans measured are the ones it would get. Both run with the application's own engine settings
 (``feedback_app.db.make_engine``).
+
+``--queue-backends sqlite`` (or ``postgresql``) times one backend only. ``--queue-reuse DIR`` keeps the
+seeded databases (a SQLite file in DIR, a PostgreSQL database ``feedback_bench_queue_<rows>``) and
+reuses them on the next run with the same ``--rows``, migrated to head first: the figures then reflect
+the code of the day without seeding a million rows again (seeding time is the one recorded then).
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -41,7 +47,7 @@ from feedback_app.db import make_engine
 from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
-from feedback_app.moderation.search import _like_pattern
+from feedback_app.moderation.search import _like_pattern, pg_prepare
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_REPEAT = 50
@@ -426,11 +432,15 @@ class StatementLog:
             self.last = (statement, parameters)
 
 
-def explain(engine: Engine, backend: str, statement: str, parameters) -> list[str]:
+def explain(engine: Engine, backend: str, statement: str, parameters, search: bool = False) -> list[str]:
     with engine.connect() as conn:
         if backend == "sqlite":
             rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
             return [f"{'  ' * _depth(rows, r)}{r[3]}" for r in rows]
+        if search:  # the settings queue.page() and queue.counts() give a search (search.pg_prepare)
+            with Session(bind=conn) as s:
+                pg_prepare(s)
+                return [r[0] for r in s.connection().exec_driver_sql("EXPLAIN " + statement, parameters).all()]
         return [r[0] for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()]
 
 
@@ -483,7 +493,7 @@ def measure(prepared: Prepared, repeat: int, workdir: Path) -> dict:
         first = time.perf_counter() - t0
         statement, params = log.last
         entry = {"first_call_ms": round(first * 1000, 1),
-                 "plan": explain(engine, prepared.backend, statement, params)}
+                 "plan": explain(engine, prepared.backend, statement, params, search=bool(sc.filters.q))}
         if sc.call == "page":
             entry["rows"] = len(result.rows)
         else:
@@ -523,6 +533,43 @@ def add_arguments(group) -> None:
                        help=f"timed calls per scenario (default {DEFAULT_REPEAT})")
     group.add_argument("--queue-pg", default=None, metavar="URL",
                        help=f"PostgreSQL server to create the throwaway database on (default {PG_SERVER})")
+    group.add_argument("--queue-backends", default="sqlite,postgresql", metavar="LIST",
+                       help="backends to seed and time, comma-separated (default sqlite,postgresql)")
+    group.add_argument("--queue-reuse", type=Path, default=None, metavar="DIR",
+                       help="keep the seeded databases (a SQLite file in DIR, a PostgreSQL database named "
+                            "feedback_bench_queue_<rows>) and reuse them on the next run with the same "
+                            "--rows, migrated to head first; seeding a million rows takes many minutes")
+
+
+def _reused(backend: str, url: str, rows: int, info_path: Path) -> Prepared | None:
+    """A database seeded by an earlier run with ``--queue-reuse``, migrated to head; None if there is none."""
+    if not info_path.exists():
+        return None
+    info = json.loads(info_path.read_text())
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(select(func.count()).select_from(Submission)).scalar()
+    except Exception:  # noqa: BLE001 - no such database, or not seeded: seed it
+        engine.dispose()
+        return None
+    if found != rows:
+        engine.dispose()
+        return None
+    started = time.perf_counter()
+    upgrade(engine)  # whatever migrations came since, on a million rows (their time is reported)
+    migrated = time.perf_counter() - started
+    with Session(engine) as s:
+        ids = dict(s.execute(select(StaffUser.username, StaffUser.id)).all())
+        replies = s.scalar(select(func.count()).select_from(Reply))
+    print(f"  {backend}: reusing {rows:,} submissions seeded earlier ({url}); migrated to head in "
+          f"{migrated:.1f} s", flush=True)
+    return Prepared(backend, url, engine, ids["bench-reviewer"], ids["bench-handler"], info["seed_s"], rows,
+                    replies)
+
+
+def _remember(prepared: Prepared, info_path: Path) -> None:
+    info_path.write_text(json.dumps({"seed_s": prepared.seed_s, "rows": prepared.rows}))
 
 
 def run(args) -> dict:
@@ -530,11 +577,18 @@ def run(args) -> dict:
     repeat = getattr(args, "queue_repeat", None) or DEFAULT_REPEAT
     keep = bool(getattr(args, "keep", False))
     server = getattr(args, "queue_pg", None) or PG_SERVER
+    backends = [b.strip() for b in (getattr(args, "queue_backends", None) or "sqlite,postgresql").split(",")
+                if b.strip()]
+    reuse: Path | None = getattr(args, "queue_reuse", None)
     if rows < DEEP + 1000 or repeat < 2:
         raise ValueError(f"--rows must be at least {DEEP + 1000:,} and --queue-repeat at least 2")
+    if not backends or set(backends) - {"sqlite", "postgresql"}:
+        raise ValueError("--queue-backends takes sqlite, postgresql or both")
     now = datetime.now(timezone.utc)
     workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-queue-"))
-    pg_name = f"feedback_bench_{os.getpid()}"
+    pg_name = f"feedback_bench_queue_{rows}" if reuse else f"feedback_bench_{os.getpid()}"
+    if reuse:
+        reuse.mkdir(parents=True, exist_ok=True)
     report: dict = {
         "when": now.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": {"rows": rows, "repeat": repeat, "warmup_calls": WARMUP_CALLS, "cpus": os.cpu_count(),
@@ -542,14 +596,33 @@ def run(args) -> dict:
         "backends": {},
     }
     print(f"queue: {rows:,} submissions per backend, {repeat} timed calls per scenario; "
-          f"work directory {workdir}")
+          f"work directory {workdir}" + (f"; seeded databases kept in {reuse} and {pg_name}" if reuse else ""))
     ok = True
     # a plain kill still drops the database and the work directory (the finally below)
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
-        prepared = [seed_sqlite(workdir / "queue.db", rows, now)]
-        pg_url = create_pg_database(server, pg_name)
-        prepared.append(seed_postgresql(pg_url, rows, now))
+        prepared = []
+        if "sqlite" in backends:
+            path = (reuse / f"queue-{rows}.db") if reuse else workdir / "queue.db"
+            info = path.with_suffix(".json")
+            p = _reused("sqlite", f"sqlite:///{path}", rows, info) if reuse else None
+            if p is None:
+                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), info):
+                    leftover.unlink(missing_ok=True)
+                p = seed_sqlite(path, rows, now)
+                if reuse:
+                    _remember(p, info)
+            prepared.append(p)
+        if "postgresql" in backends:
+            info = (reuse / f"{pg_name}.json") if reuse else None
+            pg_url = make_url(server).set(database=pg_name).render_as_string(hide_password=False)
+            p = _reused("postgresql", pg_url, rows, info) if reuse else None
+            if p is None:
+                pg_url = create_pg_database(server, pg_name)
+                p = seed_postgresql(pg_url, rows, now)
+                if reuse:
+                    _remember(p, info)
+            prepared.append(p)
         for p in prepared:
             with p.engine.connect() as conn:
                 if p.backend == "sqlite":
@@ -575,10 +648,11 @@ def run(args) -> dict:
                 _print(report)  # already, in case the run does not get to its end
     finally:
         signal.signal(signal.SIGTERM, previous)
-        try:
-            drop_pg_database(server, pg_name)
-        except Exception as exc:  # noqa: BLE001 - the results still count
-            print(f"  could not drop database {pg_name}: {exc}")
+        if not reuse and "postgresql" in backends:
+            try:
+                drop_pg_database(server, pg_name)
+            except Exception as exc:  # noqa: BLE001 - the results still count
+                print(f"  could not drop database {pg_name}: {exc}")
         if keep:
             print(f"  work directory kept: {workdir}")
         else:

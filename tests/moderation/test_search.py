@@ -8,7 +8,7 @@ from feedback_app.auth.models import Role, StaffUser
 from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
-from feedback_app.moderation.search import fts_phrase, search_clause
+from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
 from tests.factories import create_reply, create_web_submission
 
 
@@ -30,16 +30,17 @@ def make(session, settings, bulletin):
 
 
 def assert_index_follows_text(session) -> None:
-    """SQLite: FTS5 compares each full-text index with its table's texts (an error if they differ)."""
+    """SQLite: FTS5 compares each full-text index with its table's texts (an error if they differ), and
+    checks the structure of the contentless pairs indexes."""
     if session.get_bind().dialect.name == "sqlite":
-        for fts in ("submission_fts", "reply_fts"):
+        for fts in ("submission_fts", "reply_fts", "submission_bigram", "reply_bigram"):
             session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
         session.rollback()
 
 
-def found(session, q: str) -> set[int]:
+def found(session, q: str, plan: str = WALK) -> set[int]:
     dialect = session.get_bind().dialect.name
-    return set(session.scalars(select(Submission.id).where(search_clause(dialect, q))))
+    return set(session.scalars(select(Submission.id).where(search_clause(dialect, q, plan))))
 
 
 def through_queue(session, settings, viewer, q: str) -> set[int]:
@@ -117,9 +118,12 @@ def test_sqlite_every_write_is_indexed_by_a_trigger(session):
         trigram = set(session.scalars(text(
             "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%gin_trgm_ops%'")))
         assert {"submission", "reply"} <= trigram
+        bigram = set(session.scalars(text(
+            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%feedback_bigrams(body)%'")))
+        assert {"submission", "reply"} <= bigram
         return
     names = set(session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
-    expected = {f"{table}_fts_{event}" for table in ("submission", "reply")
+    expected = {f"{table}_{index}_{event}" for table in ("submission", "reply") for index in ("fts", "bigram")
                 for event in ("insert", "update", "delete")}
     assert expected <= names
 
@@ -226,11 +230,14 @@ def test_fts_phrase_quotes():
 def test_long_queries_use_the_index(session, make):
     make("建议进一步优化营商环境。")
     dialect = session.get_bind().dialect.name
-    stmt = select(Submission.id).where(search_clause(dialect, "营商环境"))
+    stmt = (select(Submission.id).where(search_clause(dialect, "营商环境"))
+            .order_by(Submission.received_at.desc(), Submission.id.desc()).limit(26))
     sql = str(stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
     if dialect == "sqlite":
         plan = " ".join(r[3] for r in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
-        assert "VIRTUAL TABLE INDEX" in plan and "submission_fts" in plan
+        assert "submission_fts VIRTUAL TABLE INDEX" in plan and "reply_fts VIRTUAL TABLE INDEX" in plan
+        # the page walks the queue's order and tests ids against the matches: no sorting of all matches
+        assert "INDEX ix_submission_received_at" in plan and "TEMP B-TREE" not in plan, plan
     else:
         session.execute(text("SET LOCAL enable_seqscan = off"))
         plan = " ".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
@@ -264,4 +271,138 @@ def test_the_migration_indexes_existing_rows(session, settings, bulletin):
     assert found(session, "营商环境") == {target}
     assert found(session, "迁移之前的答复") == {target}
     assert found(session, "税") == set()
+    assert found(session, "营商") == {target} and found(session, "存") == {target}  # the pairs index too
+    assert found(session, "答") == {target} and found(session, "改。") == {target}  # a reply's, at its end
     assert_index_follows_text(session)
+
+
+# --- one and two characters: the index of character pairs (migration 0008) ------------------------
+
+LONG_TEXT = "".join(chr(0x4E00 + (i * 7919) % 2000) for i in range(700))  # past the 256-character blocks
+CORPUS = [
+    # (text of the submission, texts of its replies)
+    ("关于企业税务窗口排队时间过长的问题。", ["经核查，税务部门已增设窗口。"]),
+    ("税", []),
+    ("企业", []),
+    ("退税", ["业"]),
+    ("税务局工作人员态度差", ["已转交，请企"]),
+    ("ABC公司拖欠工资", ["abc 公司已整改"]),
+    ("xAy", []),
+    ("a", ["Ab"]),
+    ("“企业”，（税）。100%满意 a_b C:\\路径", []),
+    ('他说"你好"*号', ["引号'和反斜杠\\"]),
+    ("第一行\n第二行 末尾空格 ", []),
+    ("ＡＢＣ全角字母与ｘ", []),
+    ("表情😀好评😀", ["😀"]),
+    ("Äpfel und äpfel ÖL", []),
+    (LONG_TEXT, [LONG_TEXT[250:520]]),
+    ("这条意见与搜索无关", ["答复也无关"]),
+]
+
+
+def _queries() -> list[str]:
+    """Every one and two characters of the corpus, some in another case, and some found nowhere."""
+    texts = [t for body, replies in CORPUS for t in (body, *replies)]
+    qs = {t[i:i + n] for t in texts for n in (1, 2) for i in range(len(t) - n + 1)}
+    qs |= {q.upper() for q in list(qs)} | {q.lower() for q in list(qs)} | {q.swapcase() for q in list(qs)}
+    qs |= {"乙丙", "Z", "zz", "%", "_", "%%", "\\%", "'", "''", '"', '""', "*", "企*", " ", "ab", "aB", "ＡＢ", "ａｂ"}
+    return sorted(q for q in qs if q)
+
+
+def _scan(dialect: str, q: str):
+    """The answer of a scan of every text: what the index must equal."""
+    from sqlalchemy import or_
+
+    from feedback_app.moderation.search import _contains
+
+    contains = _contains(dialect, q)
+    return or_(contains(Submission.body), Submission.id.in_(select(Reply.submission_id).where(contains(Reply.body))))
+
+
+def test_short_queries_equal_a_scan_of_every_text(session, make):
+    ids = []
+    for body, replies in CORPUS:
+        ids.append(make(body))
+        for reply in replies:
+            create_reply(session, submission=session.get(Submission, ids[-1]), body=reply)
+    dialect = session.get_bind().dialect.name
+    plans = (WALK, LOOKUP, PROBE)  # each way of meeting the rest of the query (PostgreSQL: two of them)
+    mismatches = {}
+    for q in _queries():
+        expected = set(session.scalars(select(Submission.id).where(_scan(dialect, q))))
+        for plan in plans:
+            if found(session, q, plan) != expected:
+                mismatches[q, plan] = (found(session, q, plan), expected)
+    assert mismatches == {}
+    # and a few by hand, so that the scan itself is checked too
+    by_text = dict(zip([body for body, _ in CORPUS], ids))
+    assert found(session, "税") == {by_text[b] for b in ("关于企业税务窗口排队时间过长的问题。", "税", "退税",
+                                                        "税务局工作人员态度差", "“企业”，（税）。100%满意 a_b C:\\路径")}
+    assert found(session, "企") >= {by_text["企业"], by_text["税务局工作人员态度差"]}  # the last character of a reply
+    assert found(session, "业") >= {by_text["企业"], by_text["退税"]}  # a reply of one character
+    assert found(session, "ab") == {by_text["ABC公司拖欠工资"], by_text["a"]}  # ABC, and the reply Ab
+    assert found(session, "😀") == {by_text["表情😀好评😀"]}
+    assert found(session, LONG_TEXT[255:257]) == {by_text[LONG_TEXT]}  # a pair across the first block's end
+    assert found(session, LONG_TEXT[-1]) >= {by_text[LONG_TEXT]}
+
+
+def test_short_queries_follow_edits_and_deletes(session, settings, reviewer, make):
+    target = make("原文提到了违规收费。")
+    other = make("无关的意见")
+    assert found(session, "违规") == {target}
+    session.execute(update(Submission).where(Submission.id == target).values(body="更正后的内容：乱收费。"))
+    session.commit()
+    assert found(session, "违规") == set() and found(session, "乱") == {target}
+
+    reply = create_reply(session, submission=session.get(Submission, other), body="经核查，物业已整改")
+    assert found(session, "物业") == {other} and found(session, "改") == {other}
+    reply.body = "经核查，城管已处理"
+    session.commit()
+    assert found(session, "物业") == set() and found(session, "城管") == {other}
+    assert through_queue(session, settings, reviewer, "城管") == {other}
+    assert queue.counts(session, settings, reviewer, queue.Filters(q="城"))["received"] == 1
+    session.execute(delete(Reply).where(Reply.id == reply.id))
+    session.commit()
+    assert found(session, "城管") == set()
+
+    session.execute(delete(Submission).where(Submission.id == target))
+    session.commit()
+    assert found(session, "乱") == set()
+    assert_index_follows_text(session)
+
+
+def test_short_queries_use_the_pairs_index(session, make):
+    make("关于企业税务的意见。")
+    dialect = session.get_bind().dialect.name
+    for q in ("税", "企业"):
+        stmt = (select(Submission.id).where(search_clause(dialect, q))
+                .order_by(Submission.received_at.desc(), Submission.id.desc()).limit(26))
+        sql = str(stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+        if dialect == "sqlite":
+            plan = " ".join(r[3] for r in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            assert "submission_bigram VIRTUAL TABLE INDEX" in plan and "reply_bigram VIRTUAL TABLE INDEX" in plan
+            assert "_fts" not in plan, plan
+        else:
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
+            assert "ix_submission_body_bigram" in plan and "ix_reply_body_bigram" in plan, plan
+        session.rollback()
+
+
+def test_sqlite_chooses_how_to_join_the_matches_by_their_number(session, make, monkeypatch):
+    """Few matches: looked up by id; most texts: probed row by row along the page's order; else walked."""
+    from feedback_app.moderation import search
+
+    if session.get_bind().dialect.name != "sqlite":
+        return  # PostgreSQL's planner chooses from the statistics of its indexes
+    for i in range(12):
+        make(f"第{i}条：关于企业税务的意见。" if i < 10 else "无关的意见。")
+    monkeypatch.setattr(search, "LOOKUP_PAGE_SQUARE", 1)  # up to isqrt(12) = 3 matches
+    monkeypatch.setattr(search, "LOOKUP_COUNTS_SHARE", 4)  # up to 12 // 4 = 3 matches
+    plan = search.sqlite_plan
+    assert plan(session, "王伟芳", counting=False, may_probe=True) == LOOKUP
+    assert plan(session, "企业", counting=False, may_probe=True) == PROBE
+    assert plan(session, "企业税务", counting=False, may_probe=True) == PROBE
+    assert plan(session, "企业", counting=False, may_probe=False) == WALK
+    assert plan(session, "企业", counting=True, may_probe=True) == WALK  # a count never probes
+    assert plan(session, "无关", counting=True, may_probe=True) == LOOKUP
