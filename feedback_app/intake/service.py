@@ -111,34 +111,39 @@ def recent_repeat(session: Session, settings: Settings, draft: Draft) -> str | N
                                     "body_hash": body_hash(draft.body), "since": since})
 
 
-def create_submission(session: Session, settings: Settings, draft: Draft) -> Receipt:
-    """Store the draft, its attachments, its first history step, its clocks and its acknowledgement.
+@dataclass(frozen=True)
+class Prepared:
+    """A draft as it will be stored, computed without the database: all but its reference number."""
 
-    Written as plain inserts, not through the ORM's unit of work: every comment of every channel
-    comes through here, and the citizen form's throughput is bounded by it. Nothing is read back
-    except for an acknowledgement mail. Runs in the caller's transaction; never commits.
+    row: dict  # the submission's columns, but for reference, year and seq
+    year: int
+    code: str
+    clocks: tuple[clocks.PlannedClock, ...]
+    attachments: tuple[files.IncomingFile, ...]
+    calendar_failed: bool
+
+
+def prepare_submission(settings: Settings, draft: Draft) -> Prepared:
+    """Everything ``store_submission`` writes that needs no database: hashes, the code, the clocks.
+
+    The citizen form computes this before it takes the write lock, so that the lock is held only
+    for the statements themselves.
     """
     now = utcnow()
     received_at = draft.received_at or now
-    year = received_at.astimezone(settings.tz).year
-    seq = next_sequence(session, year)
     code_key = settings.subkey(QUERY_CODE_KEY)
     code = (
         querycode.code_for_token(code_key, draft.form_token) if draft.form_token else querycode.new_code()
     )
     anonymous = draft.anonymous
-    reference = format_reference(settings.reference_prefix, year, seq)
     try:
-        planned = clocks.receipt_clocks(settings, kind=draft.kind.value, anonymous=anonymous,
-                                        channel=draft.channel.value, received_at=received_at,
-                                        start_on=draft.counts_from)
+        planned = tuple(clocks.receipt_clocks(settings, kind=draft.kind.value, anonymous=anonymous,
+                                              channel=draft.channel.value, received_at=received_at,
+                                              start_on=draft.counts_from))
+        calendar_failed = False
     except CalendarError:  # never lose a submission over the calendar; `deadlines calendar` warns admins
-        log.error("no deadlines for %s: the working-day calendar does not cover its dates", reference)
-        planned = []
+        planned, calendar_failed = (), True
     row = {
-        "reference": reference,
-        "year": year,
-        "seq": seq,
         "bulletin_id": draft.bulletin_id,
         "item_number": draft.item_number,
         "channel": draft.channel.value,
@@ -163,23 +168,45 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
         "next_due_on": min((clock.due_on for clock in planned), default=None),
         "channel_facts": json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
     }
+    return Prepared(row, received_at.astimezone(settings.tz).year, code, planned, draft.attachments,
+                    calendar_failed)
+
+
+def store_submission(session: Session, settings: Settings, prepared: Prepared) -> Receipt:
+    """Give the prepared submission its number and store it with its attachments, its first history
+    step, its clocks and its acknowledgement.
+
+    Plain inserts, not the ORM's unit of work: every comment of every channel comes through here, and
+    the citizen form's throughput is bounded by it. Nothing is read back except for an
+    acknowledgement mail. Runs in the caller's transaction; never commits.
+    """
+    seq = next_sequence(session, prepared.year)
+    reference = format_reference(settings.reference_prefix, prepared.year, seq)
+    if prepared.calendar_failed:
+        log.error("no deadlines for %s: the working-day calendar does not cover its dates", reference)
+    row = {**prepared.row, "reference": reference, "year": prepared.year, "seq": seq}
     db = session.connection()  # Core statements straight on the transaction's connection
     submission_id = db.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
     db.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
-                               "state_after": State.received.value, "public": True, "at": received_at})
-    for clock in planned:  # one or two
+                               "state_after": State.received.value, "public": True, "at": row["received_at"]})
+    for clock in prepared.clocks:  # one or two
         db.execute(_INSERT_DEADLINE, {"submission_id": submission_id, "kind": clock.kind,
                                       "starts_on": clock.starts_on, "due_on": clock.due_on,
-                                      "rule": clock.rule, "extension_days": 0, "created_at": now})
-    if draft.attachments:
+                                      "rule": clock.rule, "extension_days": 0, "created_at": row["created_at"]})
+    if prepared.attachments:
         db.execute(_INSERT_ATTACHMENT, [
             {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
-             "created_at": now}
-            for incoming in draft.attachments
+             "created_at": row["created_at"]}
+            for incoming in prepared.attachments
         ])
-    if row["email"] and not anonymous:
+    if row["email"] and not row["anonymous"]:
         _acknowledge(session, settings, session.get(Submission, submission_id))
-    return Receipt(reference, code, created=True)
+    return Receipt(reference, prepared.code, created=True)
+
+
+def create_submission(session: Session, settings: Settings, draft: Draft) -> Receipt:
+    """The one way any channel's draft becomes a record: ``prepare_submission``, then ``store_submission``."""
+    return store_submission(session, settings, prepare_submission(settings, draft))
 
 
 _INSERT_SUBMISSION = insert(Submission.__table__)

@@ -27,7 +27,14 @@ from feedback_app.config import Settings
 from feedback_app.db import begin_write, get_session, late_write_lock
 from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
 from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission
-from feedback_app.intake.service import Draft, Receipt, create_submission, receipt_for_token, recent_repeat
+from feedback_app.intake.service import (
+    Draft,
+    Receipt,
+    prepare_submission,
+    receipt_for_token,
+    recent_repeat,
+    store_submission,
+)
 from feedback_app.intake.querycode import display
 from feedback_app.public.form_page import CSRF_MARK, TOKEN_MARK, FormFacts, blank_page, fill, form_facts
 from feedback_app.public.forms import (
@@ -170,10 +177,6 @@ def _submit(db, facts: FormFacts):
         form.show_errors({**check.errors, "attachments": file_errors} if file_errors else check.errors)
         return _render_form(facts, form, notice or "提交未成功，请按提示修改后再提交。", 400)
 
-    begin_write(db)  # from here on this request holds the write lock until it commits
-    existing = receipt_for_token(db, s, nonce)
-    if existing is not None:
-        return _to_receipt(existing)
     draft = Draft(
         bulletin_id=facts.bulletin_id,
         item_number=values.item,
@@ -192,13 +195,18 @@ def _submit(db, facts: FormFacts):
         form_token=nonce,
         client=request.remote_addr,
     )
+    prepared = prepare_submission(s, draft)  # before the lock: it holds only the statements
+    begin_write(db)  # from here on this request holds the write lock until it commits
+    existing = receipt_for_token(db, s, nonce)
+    if existing is not None:
+        return _to_receipt(existing)
     repeat = recent_repeat(db, s, draft)
     if repeat is not None:
         earlier = cookie.get("receipt") or {}
         code = earlier.get("code") if earlier.get("reference") == repeat else None
         return _to_receipt(Receipt(repeat, code, created=False), repeat=True)
     try:
-        receipt = create_submission(db, s, draft)
+        receipt = store_submission(db, s, prepared)
     except IntegrityError:  # the same form submitted twice at once: the other request won
         db.rollback()
         receipt = receipt_for_token(db, s, nonce)
