@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from feedback_app import create_app
 from feedback_app.intake import querycode
-from feedback_app.intake.models import State, Submission, SubmissionEvent
+from feedback_app.intake.models import State, Submission
 from feedback_app.moderation import states
 from tests.conftest import make_settings
 from tests.factories import create_reply, create_web_submission, submit
