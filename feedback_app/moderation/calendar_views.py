@@ -8,7 +8,14 @@ from wtforms import FileField
 from feedback_app.auth.sessions import current_staff, require_roles
 from feedback_app.db import get_session
 from feedback_app.moderation.actions import actor_for
-from feedback_app.moderation.calendar import CalendarError, calendar_file, load_calendar, save_calendar
+from feedback_app.moderation.calendar import (
+    CalendarError,
+    calendar_file,
+    load_calendar,
+    save_calendar,
+    validate_calendar_text,
+)
+from feedback_app.moderation.clocks import recount_open
 from feedback_app.moderation.views import bp, settings
 from feedback_app.audit.log import record
 
@@ -31,16 +38,20 @@ def calendar_page():
             form.calendar.errors = ["请选择日历文件"]
             status = 400
         else:
+            data = upload.read()
             try:
-                path = save_calendar(settings(), upload.read())
+                # the running clocks first, with the new calendar: one it cannot count is refused whole
+                moved = recount_open(get_session(), settings(), validate_calendar_text(data))
+                path = save_calendar(settings(), data)
             except CalendarError as exc:
                 form.calendar.errors = [str(exc)]
                 status = 400
             else:
                 actor = actor_for(current_staff())
                 record(get_session(), settings(), action="calendar_replaced", actor=actor.user.username,
-                       actor_id=actor.user.id, client=actor.client, details={"file": path.name})
-                flash("工作日历已更新；此后计算的时限按新日历执行，已有时限不变。", "success")
+                       actor_id=actor.user.id, client=actor.client,
+                       details={"file": path.name, "deadlines_moved": moved})
+                flash(f"工作日历已更新；尚未完成的时限已按新日历重新计算，{moved} 个到期日有变化。", "success")
                 return redirect(url_for("staff.calendar_page"), code=303)
     try:
         calendar, problem = load_calendar(settings()), None

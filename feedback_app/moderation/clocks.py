@@ -13,6 +13,7 @@ flush and never commit; each keeps ``Submission.next_due_on`` up to date.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -301,6 +302,59 @@ def refresh_next_due(submission: Submission) -> date | None:
     if submission.next_due_on != earliest:
         submission.next_due_on = earliest
     return earliest
+
+
+# a new calendar ----------------------------------------------------------------------------------
+_START = re.compile(r"起算日 \d{4}-\d{2}-\d{2}（([^）]+)）")
+_RECOUNTED = re.compile(r"；\d{4}-\d{2}-\d{2} 按更新的工作日历重新计算，原到期日 \d{4}-\d{2}-\d{2}")
+START_LABELS = {INFORM: "收到日", ACCEPTANCE_NOTICE: "收到日", CONCLUDE: "受理日", FEEDBACK: "办结日"}
+RECOUNT_CHUNK = 500
+
+
+def recount_open(session: Session, settings, calendar: WorkCalendar) -> int:
+    """Count every deadline not yet met again with ``calendar``, before it replaces the one in force.
+
+    A calendar is replaced when the State Council publishes a year's arrangement (until then that
+    year's holidays are provisional) or corrects one: a running clock must then end where the new
+    calendar says. An approved extension keeps its days. A deadline whose day moves says so in its
+    rule, with the day before; the submissions' ``next_due_on`` follow. Raises ``CalendarError`` when
+    ``calendar`` does not cover a running clock; the caller then rolls back. Returns how many
+    deadlines moved. Flushes; the caller commits.
+    """
+    today = local_today(settings).isoformat()
+    moved: list[int] = []
+    last = 0
+    while batch := list(session.scalars(select(Deadline).where(Deadline.met_at.is_(None), Deadline.id > last)
+                                        .order_by(Deadline.id).limit(RECOUNT_CHUNK))):
+        moved.extend(d.submission_id for d in batch if _recount(d, calendar, today))
+        last = batch[-1].id
+        session.flush()
+    ids = sorted(set(moved))
+    for start in range(0, len(ids), RECOUNT_CHUNK):
+        chunk = ids[start:start + RECOUNT_CHUNK]
+        for submission in session.scalars(select(Submission).where(Submission.id.in_(chunk))):
+            refresh_next_due(submission)
+    session.flush()
+    return len(moved)
+
+
+def _recount(deadline: Deadline, calendar: WorkCalendar, today: str) -> bool:
+    """Count one deadline again; True when its day moved."""
+    rule = RULES[deadline.kind]
+    base = _due(calendar, rule, deadline.starts_on)
+    due = _due(calendar, rule, deadline.starts_on, deadline.extension_days) if deadline.extension_days else base
+    found = _START.search(deadline.rule)
+    text = _rule_text(calendar, rule, deadline.starts_on, found.group(1) if found else START_LABELS[deadline.kind],
+                      base)
+    if deadline.extension_days:
+        text += f"；经批准延长{deadline.extension_days}日，延至 {due.isoformat()}"
+    moved = due != deadline.due_on
+    if moved:
+        text += f"；{today} 按更新的工作日历重新计算，原到期日 {deadline.due_on.isoformat()}"
+    else:  # an earlier recount still explains the day
+        text += (_RECOUNTED.findall(deadline.rule) or [""])[-1]
+    deadline.due_on, deadline.rule = due, _clip(text)
+    return moved
 
 
 # reading ---------------------------------------------------------------------------------------
