@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
     page_cache_seconds: int = 15  # how stale the bulletin page's published comments and counts may be
+    search_count_ms: int = 300  # a search's per-state counts are left out when they would take longer
 
     # the citizen form
     body_min_chars: int = 10

@@ -8,11 +8,14 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 import weakref
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from flask import Flask, g, request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -23,6 +26,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+T = TypeVar("T")
 
 
 class Base(DeclarativeBase):
@@ -212,3 +218,37 @@ def begin_write(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.commit()
         _begin_immediate(session)
+
+
+def within_budget(session: Session, milliseconds: int, run: Callable[[], T]) -> T | None:
+    """``run()``, or None when its statements take longer than ``milliseconds``: for what a page can
+    do without (the per-state counts of a search found in most texts), never for what it must show.
+
+    SQLite: a progress handler interrupts the statement; the transaction stays usable. PostgreSQL:
+    a ``statement_timeout`` inside a savepoint, rolled back to when it fires.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        deadline = time.monotonic() + milliseconds / 1000
+        raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        try:
+            return run()
+        except OperationalError as exc:
+            if "interrupted" not in str(exc.orig):
+                raise
+            return None
+        finally:
+            raw.set_progress_handler(None, 0)
+    savepoint = session.begin_nested()
+    try:
+        session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(milliseconds))}"))
+        result = run()
+        session.execute(text("SET LOCAL statement_timeout = DEFAULT"))
+    except OperationalError as exc:
+        savepoint.rollback()  # also undoes the SET LOCAL
+        if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        return None
+    savepoint.commit()
+    return result

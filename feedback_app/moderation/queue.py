@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from feedback_app.auth.models import Role, StaffUser
 from feedback_app.config import Settings
+from feedback_app.db import within_budget
 from feedback_app.intake.models import Channel, Kind, Reply, State, Submission
 from feedback_app.moderation import search
 from feedback_app.moderation.search import search_clause
@@ -195,6 +196,14 @@ def counts(session: Session, settings: Settings, viewer: StaffUser, f: Filters) 
                          dialect, with_state=False, search_plan=plan).group_by(Submission.state)
     found = dict(session.execute(stmt).all())
     return {s.value: found.get(s.value, 0) for s in State}
+
+
+def search_counts(session: Session, settings: Settings, viewer: StaffUser, f: Filters) -> dict[str, int] | None:
+    """The tabs' counts, or None for a search whose counts would hold the page up longer than
+    ``search_count_ms`` (one found in most texts: each match must be read for its state)."""
+    if not f.q:
+        return counts(session, settings, viewer, f)
+    return within_budget(session, settings.search_count_ms, lambda: counts(session, settings, viewer, f))
 
 
 def filtered_select(session: Session, settings: Settings, viewer: StaffUser, f: Filters) -> Select:
