@@ -102,15 +102,6 @@ def receipt_for_token(session: Session, settings: Settings, form_token: str) -> 
     return Receipt(reference, code, created=False)
 
 
-def recent_repeat(session: Session, settings: Settings, draft: Draft) -> str | None:
-    """The reference of the same text from the same client within the repeat window."""
-    if not draft.client or settings.repeat_window_seconds <= 0:
-        return None
-    since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
-    return session.connection().scalar(_REPEAT, {"client_hash": keyed(settings, CLIENT_KEY, draft.client),
-                                    "body_hash": body_hash(draft.body), "since": since})
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A draft as it will be stored, computed without the database: all but its reference number."""
@@ -170,6 +161,17 @@ def prepare_submission(settings: Settings, draft: Draft) -> Prepared:
     }
     return Prepared(row, received_at.astimezone(settings.tz).year, code, planned, draft.attachments,
                     calendar_failed)
+
+
+def recent_repeat(session: Session, settings: Settings, prepared: Prepared) -> str | None:
+    """The reference of the same text from the same client within the repeat window (the hashes
+    are the prepared submission's: nothing is computed again while the write lock is held)."""
+    client_hash = prepared.row["client_hash"]
+    if not client_hash or settings.repeat_window_seconds <= 0:
+        return None
+    since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
+    return session.connection().scalar(_REPEAT, {"client_hash": client_hash,
+                                                 "body_hash": prepared.row["body_hash"], "since": since})
 
 
 def store_submission(session: Session, settings: Settings, prepared: Prepared) -> Receipt:

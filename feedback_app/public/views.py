@@ -200,7 +200,7 @@ def _submit(db, facts: FormFacts):
     existing = receipt_for_token(db, s, nonce)
     if existing is not None:
         return _to_receipt(existing)
-    repeat = recent_repeat(db, s, draft)
+    repeat = recent_repeat(db, s, prepared)
     if repeat is not None:
         earlier = cookie.get("receipt") or {}
         code = earlier.get("code") if earlier.get("reference") == repeat else None
