@@ -12,7 +12,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -20,11 +19,10 @@ from feedback_app.db import utcnow
 from feedback_app.intake.models import Submission
 from feedback_app.moderation.models import Deadline
 from tests.auth.helpers import create_staff
+from tests.browser.axe import DESKTOP, axe_violations, describe
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-DESKTOP = dict(viewport={"width": 1280, "height": 900}, device_scale_factor=1, is_mobile=False, has_touch=False,
-               locale="zh-CN", timezone_id="Asia/Shanghai")
 REFERENCE = re.compile(r"^[A-Z]+\d{4}-\d{6}$")
 QUERY_CODE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$")
 CALL = "来电人反映：区政务服务中心午休时段窗口无人值守，企业办事要等到下午两点，希望安排轮班。"
@@ -36,22 +34,6 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 def browser_context_args(browser_context_args):
     """Clerks work at a desk."""
     return {**browser_context_args, **DESKTOP}
-
-
-def axe_violations(page: Page) -> list[dict]:
-    page.wait_for_load_state()
-    return Axe().run(page).response["violations"]
-
-
-def describe(found: dict[str, list[dict]], impacts=None) -> str:
-    lines = []
-    for name, violations in found.items():
-        for v in violations:
-            if impacts and v["impact"] not in impacts:
-                continue
-            targets = "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"])
-            lines.append(f"[{name}] {v['id']} ({v['impact']}): {v['help']} -> {targets}")
-    return "\n".join(lines)
 
 
 def read_receipt(page: Page) -> tuple[str, str]:

@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from feedback_app.intake.models import Submission
+from tests.browser.axe import axe_violations, describe
 from tests.conftest import SEED_SLUG
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -199,22 +199,6 @@ def test_body_hint_survives_the_character_counter(page: Page, live_server):
 
 
 # ---------- 4. axe-core ----------
-
-def axe_violations(page: Page) -> list[dict]:
-    page.wait_for_load_state()  # colour contrast needs the style sheets
-    return Axe().run(page).response["violations"]
-
-
-def describe(violations_by_page: dict[str, list[dict]], impacts=None) -> str:
-    lines = []
-    for name, violations in violations_by_page.items():
-        for v in violations:
-            if impacts and v["impact"] not in impacts:
-                continue
-            targets = "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"])
-            lines.append(f"[{name}] {v['id']} ({v['impact']}): {v['help']} -> {targets}")
-    return "\n".join(lines)
-
 
 def test_axe_finds_no_serious_or_critical_violations(page: Page, live_server):
     found: dict[str, list[dict]] = {}

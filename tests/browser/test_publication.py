@@ -10,21 +10,19 @@ import re
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from feedback_app.db import utcnow
 from feedback_app.outcomes.models import Publication
 from tests.auth.helpers import create_staff, fresh_code
+from tests.browser.axe import DESKTOP, axe_violations, describe
 from tests.browser.conftest import PHONE
 from tests.conftest import SEED_SLUG
 from tests.factories import create_reply, create_web_submission
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-DESKTOP = dict(viewport={"width": 1280, "height": 900}, device_scale_factor=1, is_mobile=False, has_touch=False,
-               locale="zh-CN", timezone_id="Asia/Shanghai")
 BULLETIN = f"/bulletins/{SEED_SLUG}"
 SHOTS = Path("/tmp/shots")
 BODY = ("我叫王小明，家住黄埔区丰乐北路38号3栋502房。第5项整改说要压减涉企会议，但上周我们企业又被通知参加三次会议，"
@@ -38,24 +36,6 @@ PERSONAL = ("王小明", "丰乐北路", "13800138000", "138 0013 8000", "xiaomi
 def browser_context_args(browser_context_args):
     """Staff work at a desk: desktop contexts here; the public page gets a phone context of its own."""
     return {**browser_context_args, **DESKTOP}
-
-
-def axe_violations(page: Page) -> list[dict]:
-    page.wait_for_load_state()  # colour contrast needs the style sheets
-    result = Axe().run(page).response
-    assert result["passes"], f"axe-core checked nothing on {page.url}"
-    return result["violations"]
-
-
-def describe(found: dict[str, list[dict]], impacts=None) -> str:
-    lines = []
-    for name, violations in found.items():
-        for v in violations:
-            if impacts and v["impact"] not in impacts:
-                continue
-            targets = "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"])
-            lines.append(f"[{name}] {v['id']} ({v['impact']}): {v['help']} -> {targets}")
-    return "\n".join(lines)
 
 
 def log_in_with_code(page: Page, base: str, app, user) -> None:

@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.auth.helpers import create_staff
-from tests.browser.test_staff_day import DESKTOP, action, axe_violations, describe, log_in
+from tests.browser.axe import DESKTOP, axe_violations, describe
+from tests.browser.test_staff_day import action, log_in
 from tests.factories import create_web_submission
 
 pytestmark = pytest.mark.xdist_group("browser")

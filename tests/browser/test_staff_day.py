@@ -10,19 +10,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from feedback_app.auth.service import create_unit
 from feedback_app.intake.models import Submission
 from tests.auth.helpers import create_staff, fresh_code
+from tests.browser.axe import DESKTOP, axe_violations, describe
 from tests.factories import create_web_submission
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-DESKTOP = dict(viewport={"width": 1280, "height": 900}, device_scale_factor=1, is_mobile=False, has_touch=False,
-               locale="zh-CN", timezone_id="Asia/Shanghai")
 BODY = "建议第五项整改公开办理进度，方便群众监督，并说明下一步安排。"
 REPLY = "经核查，第五项整改进展已在区政府网站按月公开，下一步将增加季度通报。"
 UNIT_A = "区发展和改革局"
@@ -35,24 +33,6 @@ def browser_context_args(browser_context_args):
 
 
 # ---------- helpers ----------
-
-def axe_violations(page: Page) -> list[dict]:
-    page.wait_for_load_state()  # colour contrast needs the style sheets
-    result = Axe().run(page).response
-    assert result["passes"], f"axe-core checked nothing on {page.url}"
-    return result["violations"]
-
-
-def describe(found: dict[str, list[dict]], impacts=None) -> str:
-    lines = []
-    for name, violations in found.items():
-        for v in violations:
-            if impacts and v["impact"] not in impacts:
-                continue
-            targets = "; ".join(" ".join(map(str, n["target"])) for n in v["nodes"])
-            lines.append(f"[{name}] {v['id']} ({v['impact']}): {v['help']} -> {targets}")
-    return "\n".join(lines)
-
 
 def dd(page: Page, term: str):
     """The <dd> that follows the <dt> saying exactly `term`."""
