@@ -50,6 +50,11 @@ def db_template(tmp_path_factory, worker_id):
 
 @pytest.fixture
 def database_url(db_template, tmp_path):
+    return fresh_database(db_template, tmp_path)
+
+
+def fresh_database(db_template, tmp_path: Path) -> str:
+    """A migrated, empty database: a copy of the SQLite template, or the worker's PostgreSQL emptied."""
     kind, value = db_template
     if kind == "sqlite":
         dest = tmp_path / "feedback.db"
