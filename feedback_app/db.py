@@ -6,6 +6,7 @@ successful response, and rolls back otherwise.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -13,7 +14,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -29,6 +30,7 @@ NAMING = {
 
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -77,6 +79,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        # A statement that may fail halfway keeps the pages it changes in a statement journal, which
+        # spills to a temporary file past 64 KiB: a comment's insert passes that. Memory instead.
+        cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -145,14 +150,19 @@ def init_db(app: Flask, engine: Engine) -> None:
     def commit_on_success(response):
         session: Session | None = g.pop("db_session", None)
         if session is not None:
+            jobs = []
             try:
                 if response.status_code < 400:
                     session.commit()
+                    jobs = session.info.pop(AFTER_COMMIT, [])
                 else:
                     session.rollback()
             finally:
                 session.close()
                 _leave_gate()
+            if jobs:
+                app_ = current_app._get_current_object()
+                response.call_on_close(lambda: _run_after_response(app_, jobs))
         return response
 
     @app.teardown_request
@@ -164,6 +174,50 @@ def init_db(app: Flask, engine: Engine) -> None:
                 session.close()
         finally:
             _leave_gate()
+
+
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: Session, job: Callable[[Session], object]) -> None:
+    """Leave ``job`` for after this transaction has committed: it runs in a writing transaction of its
+    own (a request's, once its response has gone out; see ``run_after_commit`` for the command line).
+    A rollback forgets it. For work that may wait: a job that fails is logged, and must leave things so
+    that a later one can do its work."""
+    session.info.setdefault(AFTER_COMMIT, []).append(job)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_jobs(session: Session) -> None:
+    session.info.pop(AFTER_COMMIT, None)
+
+
+def run_after_commit(session: Session, gate: WriteGate | None = None) -> None:
+    """The command line's counterpart of a request's end: run the jobs ``session`` left with
+    ``after_commit``, now that it has committed, each in a session of its own."""
+    bind = session.get_bind()
+    _run_jobs(lambda: Session(bind), session.info.pop(AFTER_COMMIT, []), gate)
+
+
+def _run_jobs(new_session: Callable[[], Session], jobs: list, gate: WriteGate | None) -> None:
+    for job in jobs:
+        if gate is not None:
+            gate.acquire()
+        try:
+            with new_session() as work:
+                work.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                job(work)
+                work.commit()
+        except Exception:  # noqa: BLE001 - the commit it follows stands; the job's own work waits
+            log.exception("a job after a commit failed")
+        finally:
+            if gate is not None:
+                gate.release()
+
+
+def _run_after_response(app: Flask, jobs: list) -> None:
+    with app.app_context():
+        _run_jobs(app.extensions["db_sessionmaker"], jobs, app.extensions.get("db_write_gate"))
 
 
 def _leave_gate() -> None:

@@ -116,3 +116,13 @@ def bulletin(app, session):
     result = import_bulletin(session, SEED.read_text(encoding="utf-8"), SEED_SLUG)
     session.commit()
     return result.bulletin
+
+
+@pytest.fixture(params=["pending", "indexed"])
+def search_texts(request, monkeypatch):
+    """Runs a test twice on SQLite: each new text left waiting for the search indexes (read directly
+    by a search), and each indexed as soon as its transaction has committed (``search_backlog``)."""
+    from feedback_app.moderation import search_backlog
+
+    monkeypatch.setattr(search_backlog, "BATCH", 1 if request.param == "indexed" else 10**9)
+    return request.param

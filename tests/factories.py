@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from feedback_app.db import utcnow
+from feedback_app.db import run_after_commit, utcnow
 from feedback_app.intake.models import Channel, Kind, Reply, ReplyBy, Submission
 from feedback_app.intake.service import Draft, create_submission
 
@@ -17,6 +17,7 @@ def create_web_submission(session, settings, *, bulletin, body="这是一条关�
                   reply_by=ReplyBy(reply_by), privacy_consent=True, **fields)
     receipt = create_submission(session, settings, draft)
     session.commit()
+    run_after_commit(session)  # as a request does once its response has gone out
     submission = session.query(Submission).filter_by(reference=receipt.reference).one()
     return submission, receipt.query_code
 

@@ -7,8 +7,9 @@ each per round, so that whatever else the machine does weighs on all of them ali
 checked once against a plain LIKE over the base tables: a mismatch marks the run as not ok.
 
 SQLite is loaded with executemany into a staging table and one INSERT ... SELECT per chunk, so that
-the migration's triggers fill the full-text tables as the rows go in; PostgreSQL with COPY, its
-secondary indexes dropped during the load and built again after it, then VACUUM ANALYZE (what
+the migrations' triggers fill the replies' full-text tables as the rows go in; the submissions' texts
+are indexed at the end, as the application's batches would have (``search_backlog``). PostgreSQL with
+COPY, its secondary indexes dropped during the load and built again after it, then VACUUM ANALYZE (what
 autovacuum would have done by then). SQLite gets no ANALYZE: the application never runs one, so the
 plans measured are the ones it would get. Both run with the application's own engine settings
 (``feedback_app.db.make_engine``).
@@ -48,6 +49,7 @@ from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
 from feedback_app.moderation.search import _like_pattern, pg_prepare
+from feedback_app.moderation.search_backlog import index_all
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_REPEAT = 50
@@ -284,8 +286,14 @@ def seed_sqlite(path: Path, rows: int, now: datetime) -> Prepared:
         total += len(subs)
         replies += len(reps)
         _progress("sqlite", total, rows, started)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+    engine = make_engine(url)
+    with Session(engine) as session:
+        index_all(session)
+        session.commit()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
     seed_s = time.perf_counter() - started
     print(f"  sqlite: {total:,} submissions, {replies:,} replies seeded in {seed_s:.0f} s "
           f"({path.stat().st_size / 2**20:,.0f} MiB)", flush=True)

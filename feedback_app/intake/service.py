@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.config import Settings
-from feedback_app.db import utcnow
+from feedback_app.db import after_commit, utcnow
 from feedback_app.intake import attachments as files
 from feedback_app.intake import querycode
 from feedback_app.intake.models import (
@@ -28,7 +28,7 @@ from feedback_app.intake.models import (
 )
 from feedback_app.intake.reference import format_reference, next_sequence
 from feedback_app.mail.outbox import enqueue
-from feedback_app.moderation import clocks
+from feedback_app.moderation import clocks, search_backlog
 from feedback_app.moderation.calendar import CalendarError
 from feedback_app.moderation.models import Deadline
 
@@ -189,6 +189,8 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
     row = {**prepared.row, "reference": reference, "year": prepared.year, "seq": seq}
     db = session.connection()  # Core statements straight on the transaction's connection
     submission_id = db.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    if search_backlog.is_kept(db) and search_backlog.due(submission_id):
+        after_commit(session, search_backlog.index_all)
     db.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
                                "state_after": State.received.value, "public": True, "at": row["received_at"]})
     for clock in prepared.clocks:  # one or two

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from feedback_app.audit.log import record
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.config import Settings
-from feedback_app.db import utcnow
+from feedback_app.db import run_after_commit, utcnow
 from feedback_app.intake.attachments import sniff
 from feedback_app.intake.models import Submission
 from feedback_app.intake.service import Receipt, create_submission
@@ -144,6 +144,7 @@ def ingest(factory: sessionmaker, settings: Settings, inbound_id: int) -> Outcom
         if reason is not None:
             row.status, row.reason = InboundStatus.quarantined.value, reason[:300]
         session.commit()
+        run_after_commit(session)
         return _outcome(session, row, done_now=True)
 
 

@@ -31,14 +31,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from sqlalchemy import ColumnElement, Select, and_, column, func, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from feedback_app.auth.models import StaffUser
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.intake.models import State, Submission
 from feedback_app.moderation.queue import visible_to
-from feedback_app.moderation.search import MIN_INDEXED_CHARS, fts_phrase
+from feedback_app.moderation.search import MIN_INDEXED_CHARS, body_matches
 
 SIMILAR = 0.8
 SHINGLES = 4
@@ -141,11 +141,10 @@ def _like_pattern(piece: str) -> str:
 def _probe(session: Session, dialect: str, piece: str) -> int:
     """In how many submission texts ``piece`` occurs, counted up to ``PROBE`` only (an index read that stops)."""
     if dialect == "sqlite" and len(piece) >= MIN_INDEXED_CHARS:
-        found = "SELECT rowid FROM submission_fts WHERE submission_fts MATCH :q LIMIT :n"
-        params = {"q": fts_phrase(piece), "n": PROBE}
-    else:
-        found = "SELECT 1 FROM submission WHERE body LIKE :q ESCAPE '\\' LIMIT :n"
-        params = {"q": _like_pattern(piece), "n": PROBE}
+        found = body_matches(piece).limit(PROBE).subquery()
+        return session.scalar(select(func.count()).select_from(found)) or 0
+    found = "SELECT 1 FROM submission WHERE body LIKE :q ESCAPE '\\' LIMIT :n"
+    params = {"q": _like_pattern(piece), "n": PROBE}
     return session.scalar(text(f"SELECT count(*) FROM ({found}) AS probe"), params) or 0
 
 
@@ -154,9 +153,6 @@ def distinctive(session: Session, pieces: list[str], count: int = SHINGLES) -> l
     dialect = session.get_bind().dialect.name
     seen = [(n, i, piece) for i, piece in enumerate(pieces) if 1 < (n := _probe(session, dialect, piece)) < PROBE]
     return [piece for _n, _i, piece in sorted(seen)[:count]]
-
-
-_submission_fts = table("submission_fts", column("rowid"))
 
 
 def _earlier(submission: Submission, viewer: StaffUser | None) -> list[ColumnElement[bool]]:
@@ -197,8 +193,7 @@ def _piece_clause(dialect: str, piece: str) -> ColumnElement[bool]:
     """Texts holding ``piece``, found as ``_probe`` counts them: in the texts only (a reply holding the
     piece says nothing of how alike its comment is)."""
     if dialect == "sqlite" and len(piece) >= MIN_INDEXED_CHARS:
-        return Submission.id.in_(select(_submission_fts.c.rowid)
-                                 .where(literal_column("submission_fts").op("MATCH")(fts_phrase(piece))))
+        return Submission.id.in_(body_matches(piece))
     return Submission.body.like(_like_pattern(piece), escape="\\")
 
 

@@ -2,7 +2,9 @@
 
 Three or more characters: an index of trigrams. SQLite: ``submission_fts`` and ``reply_fts`` are FTS5
 tables with the trigram tokenizer over ``submission.body`` and ``reply.body`` (external content:
-rowid = the row's id, the text is not stored twice), kept up to date by triggers (migration 0004).
+rowid = the row's id, the text is not stored twice), kept up to date by triggers (migration 0004); a
+new comment's text waits in a short list until a batch indexes it (``search_backlog``, migration 0009),
+and is read directly until then (``pending_matches``).
 PostgreSQL: GIN ``gin_trgm_ops`` indexes on both texts (pg_trgm) serve ``LIKE '%q%'``.
 
 One or two characters: a trigram index cannot answer them (and on SQLite 3.40 a LIKE of one or two
@@ -21,15 +23,17 @@ from __future__ import annotations
 from math import isqrt
 from typing import Callable
 
-from sqlalchemy import (ColumnElement, String, column, exists, func, literal, literal_column, or_, select, table,
-                        text)
+from sqlalchemy import (ColumnElement, CompoundSelect, Select, String, column, exists, func, literal, literal_column,
+                        or_, select, table, text, union_all)
 from sqlalchemy.orm import Session
 
 from feedback_app.intake.models import Reply, Submission
+from feedback_app.moderation.search_backlog import PENDING
 
 MIN_INDEXED_CHARS = 3  # a trigram index finds nothing shorter; shorter queries use the pairs
 
 FTS_TABLES = ("submission_fts", "reply_fts", "submission_bigram", "reply_bigram")
+SQLITE_TABLES = frozenset({PENDING})
 TRGM_INDEXES = frozenset({"ix_submission_body_trgm", "ix_reply_body_trgm",
                           "ix_submission_body_bigram", "ix_reply_body_bigram"})
 
@@ -37,7 +41,7 @@ TRGM_INDEXES = frozenset({"ix_submission_body_trgm", "ix_reply_body_trgm",
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     """Alembic's filter: the search objects exist in the migration only, not in the models."""
     if type_ == "table" and name is not None:
-        return not any(name == fts or name.startswith(fts + "_") for fts in FTS_TABLES)
+        return name not in SQLITE_TABLES and not any(name == fts or name.startswith(fts + "_") for fts in FTS_TABLES)
     if type_ == "index":
         return name not in TRGM_INDEXES
     return True
@@ -84,6 +88,33 @@ def _bigram_match(dialect: str, q: str) -> Callable:
     return lambda col: func.feedback_bigrams(col).op("@@")(query)
 
 
+_pending = table(PENDING, column("id"))
+
+
+def pending_matches(q: str) -> Select:
+    """SQLite: the ids of the texts not yet in the indexes (``search_backlog``) that hold ``q``, each
+    text read and tested: a few dozen at most."""
+    pending_text = Submission.__table__.alias("pending_text")
+    # ``id IN (pending)``, not a join: SQLite walks the list and fetches each text by id (a join, it
+    # would read every text of the table and look each up in the list).
+    return select(pending_text.c.id).where(pending_text.c.id.in_(select(_pending.c.id)),
+                                           _contains("sqlite", q)(pending_text.c.body))
+
+
+def _indexed_matches(q: str) -> Select:
+    """SQLite: the ids of the indexed submission texts that hold ``q``."""
+    if len(q) >= MIN_INDEXED_CHARS:
+        match = literal_column("submission_fts").op("MATCH")(fts_phrase(q))
+        return select(table("submission_fts", column("rowid")).c.rowid).where(match)
+    return select(table("submission_bigram", column("rowid")).c.rowid).where(
+        _bigram_match("sqlite", q)("submission_bigram"))
+
+
+def body_matches(q: str) -> CompoundSelect:
+    """SQLite: the ids of all submission texts that hold ``q``, indexed or pending."""
+    return union_all(_indexed_matches(q), pending_matches(q))
+
+
 # How the set of matches meets the rest of the queue's query: the same rows, at very different costs
 # depending on how many match. SQLite knows nothing of how many rows a full-text query matches, so
 # ``sqlite_plan`` counts them (up to a bound); PostgreSQL's planner estimates them (``pg_plan``).
@@ -107,15 +138,10 @@ def sqlite_plan(session: Session, q: str, *, counting: bool, may_probe: bool) ->
     for the counts at ``max(id) / LOOKUP_COUNTS_SHARE``; a few milliseconds, 15 for a phrase in one
     text of eight.
     """
-    if len(q) >= MIN_INDEXED_CHARS:
-        fts, match = "submission_fts", literal_column("submission_fts").op("MATCH")(fts_phrase(q))
-    else:
-        fts, match = "submission_bigram", _bigram_match("sqlite", q)("submission_bigram")
     rows = session.scalar(select(func.max(Submission.id))) or 0
     lookup_max = rows // LOOKUP_COUNTS_SHARE if counting else isqrt(LOOKUP_PAGE_SQUARE * rows)
     bound = (lookup_max if counting else max(rows // PROBE_SHARE, lookup_max)) + 1
-    matches = session.scalar(select(func.count()).select_from(
-        select(literal_column("1")).select_from(table(fts)).where(match).limit(bound).subquery()))
+    matches = session.scalar(select(func.count()).select_from(body_matches(q).limit(bound).subquery()))
     if matches <= lookup_max:
         return LOOKUP
     if not counting and may_probe and matches * PROBE_SHARE > rows:
@@ -169,8 +195,8 @@ def search_clause(dialect: str, q: str, plan: str = WALK) -> ColumnElement[bool]
     """
     if dialect == "sqlite":
         if len(q) >= MIN_INDEXED_CHARS:
-            phrase = fts_phrase(q)
             body_fts, reply_fts = "submission_fts", "reply_fts"
+            phrase = fts_phrase(q)
 
             def match(name: str) -> ColumnElement[bool]:
                 return literal_column(name).op("MATCH")(phrase)
@@ -182,15 +208,15 @@ def search_clause(dialect: str, q: str, plan: str = WALK) -> ColumnElement[bool]
             in_body = exists().where(match(body_fts), body.c.rowid == Submission.id)
             in_reply = exists().where(Reply.submission_id == Submission.id,
                                       exists().where(match(reply_fts), reply.c.rowid == Reply.id))
-            return or_(in_body, in_reply)
-        in_body = select(body.c.rowid).where(match(body_fts))
+            return or_(in_body, Submission.id.in_(pending_matches(q)), in_reply)
         in_reply = select(Reply.submission_id).where(Reply.id.in_(select(reply.c.rowid).where(match(reply_fts))))
+        matches = union_all(_indexed_matches(q), pending_matches(q), in_reply)
         if plan == LOOKUP:
-            return Submission.id.in_(in_body.union_all(in_reply))
+            return Submission.id.in_(matches)
         # ``id + 0``, not ``id``: otherwise SQLite would fetch every match by id before sorting (half a
         # second for a phrase in one text of eight, at a million submissions). Now it walks the queue's
         # order, or the counts' covering index, and tests each id against the set of matches.
-        return (Submission.id + literal_column("0")).in_(in_body.union_all(in_reply))
+        return (Submission.id + literal_column("0")).in_(matches)
     if dialect == "postgresql":
         if plan == PROBE:
             # A page walking its order tests each row: LIKE on the text, then its replies by id. A

@@ -17,6 +17,8 @@ from feedback_app.moderation.duplicates import candidates, shingles, similar_lab
 from tests.auth.helpers import client_as, create_staff
 from tests.factories import create_web_submission
 
+pytestmark = pytest.mark.usefixtures("search_texts")  # pending texts and indexed ones
+
 TEXT = ("建议第五项整改公开涉企检查计划，并在每季度末公布检查结果和整改情况，"
         "方便企业提前准备，也便于群众监督执法部门是否按计划开展检查。")
 NEAR = ("建议第五项整改公开涉企检查计划，并在每个季度末公布检查结果和整改情况，"
