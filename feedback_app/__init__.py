@@ -19,12 +19,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     for init in (
         init_config,
         init_logging,
-        init_database,
         init_security,
         init_staff,
         init_rate_limits,
         init_blueprints,
         init_errors,
+        # after the hooks above: after-request hooks run last-registered first, so the request's
+        # transaction commits before theirs (they only set headers) and holds the write lock no longer
+        init_database,
         init_cli,
     ):
         init(app, settings)

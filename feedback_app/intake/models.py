@@ -121,16 +121,17 @@ class Submission(Base):
         Index("ix_submission_due_order", _DUE_ORDER, "id"),
         Index("ix_submission_state_due_order", "state", _DUE_ORDER, "id"),
         Index("ix_submission_unit_id_due_order", "unit_id", _DUE_ORDER, "id"),
-        Index("ix_submission_repeat", "client_hash", "body_hash"),  # the repeat check of the citizen form
+        # the citizen form's repeat check (same text, same client), and the duplicate proposal's look-up
+        # by text (migration 0010)
+        Index("ix_submission_repeat", "body_hash", "client_hash"),
         Index("ix_submission_state_filters", "state", "kind", "channel", "item_number", "unit_id", "next_due_on",
               "received_at", "id"),
         # the duplicate proposal's exact matches over the whole table (migration 0007); most rows have no
-        # phone or email, so those two indexes hold only the rows that do
+        # phone or email, so these indexes hold only the rows that do
         Index("ix_submission_phone", "phone", sqlite_where=text("phone IS NOT NULL"),
               postgresql_where=text("phone IS NOT NULL")),
         Index("ix_submission_email_lower", text("lower(email)"), sqlite_where=text("email IS NOT NULL"),
               postgresql_where=text("email IS NOT NULL")),
-        Index("ix_submission_body_hash", "body_hash"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -150,7 +151,7 @@ class Submission(Base):
     anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
     publish_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     privacy_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    state: Mapped[str] = mapped_column(String(10), default=State.received.value, index=True)
+    state: Mapped[str] = mapped_column(String(10), default=State.received.value)  # indexed by the queue's
     rating: Mapped[str | None] = mapped_column(String(20))
     query_code_hash: Mapped[str] = mapped_column(String(64))
     form_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -161,7 +162,7 @@ class Submission(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
     # routing and outcome, written by moderation
-    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))  # indexed by the queue's
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id"))
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

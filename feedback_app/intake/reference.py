@@ -1,10 +1,9 @@
 """Reference numbers: sequential per year, with a configurable prefix. Not secret."""
 from __future__ import annotations
 
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from feedback_app.intake.models import ReferenceCounter
 
@@ -22,9 +21,8 @@ def _take(insert):
 _TAKE = {"postgresql": _take(pg_insert), "sqlite": _take(sqlite_insert)}  # built once: every comment takes one
 
 
-def next_sequence(session: Session, year: int) -> int:
+def next_sequence(connection: Connection, year: int) -> int:
     """Take the next number of ``year`` in the current transaction (a row lock on PostgreSQL)."""
-    connection = session.connection()
     return connection.execute(_TAKE[connection.dialect.name], {"year": year}).scalar_one()
 
 

@@ -86,16 +86,21 @@ _t = Submission.__table__.c  # plain column reads: these run on every comment, b
 _BY_TOKEN = select(_t.reference).where(_t.form_token_hash == bindparam("token_hash"))
 _REPEAT = (
     select(_t.reference)
-    .where(_t.client_hash == bindparam("client_hash"), _t.body_hash == bindparam("body_hash"),
+    .where(_t.body_hash == bindparam("body_hash"), _t.client_hash == bindparam("client_hash"),
            _t.received_at >= bindparam("since", type_=Submission.received_at.type))
     .order_by(_t.id.desc())
     .limit(1)
 )
+_EARLIER = select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery())  # both in one statement
 
 
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
     """The receipt of a form already submitted with this one-time token."""
     reference = session.connection().scalar(_BY_TOKEN, {"token_hash": keyed(settings, FORM_TOKEN_KEY, form_token)})
+    return _token_receipt(settings, form_token, reference)
+
+
+def _token_receipt(settings: Settings, form_token: str, reference: str | None) -> Receipt | None:
     if reference is None:
         return None
     code = querycode.code_for_token(settings.subkey(QUERY_CODE_KEY), form_token)
@@ -112,6 +117,7 @@ class Prepared:
     clocks: tuple[clocks.PlannedClock, ...]
     attachments: tuple[files.IncomingFile, ...]
     calendar_failed: bool
+    form_token: str | None = None
 
 
 def prepare_submission(settings: Settings, draft: Draft) -> Prepared:
@@ -160,18 +166,21 @@ def prepare_submission(settings: Settings, draft: Draft) -> Prepared:
         "channel_facts": json.dumps(draft.channel_facts, ensure_ascii=False) if draft.channel_facts else None,
     }
     return Prepared(row, received_at.astimezone(settings.tz).year, code, planned, draft.attachments,
-                    calendar_failed)
+                    calendar_failed, draft.form_token)
 
 
-def recent_repeat(session: Session, settings: Settings, prepared: Prepared) -> str | None:
-    """The reference of the same text from the same client within the repeat window (the hashes
-    are the prepared submission's: nothing is computed again while the write lock is held)."""
-    client_hash = prepared.row["client_hash"]
-    if not client_hash or settings.repeat_window_seconds <= 0:
-        return None
-    since = utcnow() - timedelta(seconds=settings.repeat_window_seconds)
-    return session.connection().scalar(_REPEAT, {"client_hash": client_hash,
-                                                 "body_hash": prepared.row["body_hash"], "since": since})
+def earlier_receipt(session: Session, settings: Settings, prepared: Prepared) -> tuple[Receipt | None, str | None]:
+    """What the citizen form stored before from this draft: the receipt of its one-time token, else the
+    reference of the same text from the same client within the repeat window (None for each that there
+    is none). One statement, run while the write lock is held; the hashes are the prepared draft's."""
+    row = prepared.row
+    client_hash = row["client_hash"] if settings.repeat_window_seconds > 0 else None  # NULL matches nothing
+    since = utcnow() - timedelta(seconds=max(settings.repeat_window_seconds, 0))
+    by_token, repeat = session.connection().execute(_EARLIER, {
+        "token_hash": row["form_token_hash"], "body_hash": row["body_hash"], "client_hash": client_hash,
+        "since": since}).one()
+    receipt = _token_receipt(settings, prepared.form_token, by_token) if prepared.form_token else None
+    return receipt, None if receipt else repeat
 
 
 def store_submission(session: Session, settings: Settings, prepared: Prepared) -> Receipt:
@@ -182,21 +191,22 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
     the citizen form's throughput is bounded by it. Nothing is read back except for an
     acknowledgement mail. Runs in the caller's transaction; never commits.
     """
-    seq = next_sequence(session, prepared.year)
+    db = session.connection()  # Core statements straight on the transaction's connection
+    seq = next_sequence(db, prepared.year)
     reference = format_reference(settings.reference_prefix, prepared.year, seq)
     if prepared.calendar_failed:
         log.error("no deadlines for %s: the working-day calendar does not cover its dates", reference)
     row = {**prepared.row, "reference": reference, "year": prepared.year, "seq": seq}
-    db = session.connection()  # Core statements straight on the transaction's connection
     submission_id = db.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
     if search_backlog.is_kept(db) and search_backlog.due(submission_id):
         after_commit(session, search_backlog.index_all)
     db.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
                                "state_after": State.received.value, "public": True, "at": row["received_at"]})
-    for clock in prepared.clocks:  # one or two
-        db.execute(_INSERT_DEADLINE, {"submission_id": submission_id, "kind": clock.kind,
-                                      "starts_on": clock.starts_on, "due_on": clock.due_on,
-                                      "rule": clock.rule, "extension_days": 0, "created_at": row["created_at"]})
+    if prepared.clocks:  # one or two, in one call
+        db.execute(_INSERT_DEADLINE, [
+            {"submission_id": submission_id, "kind": clock.kind, "starts_on": clock.starts_on,
+             "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0, "created_at": row["created_at"]}
+            for clock in prepared.clocks])
     if prepared.attachments:
         db.execute(_INSERT_ATTACHMENT, [
             {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,

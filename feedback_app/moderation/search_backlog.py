@@ -35,10 +35,6 @@ _DONE = text(f"DELETE FROM {PENDING} WHERE id <= :last")
 _COUNT = text(f"SELECT count(*) FROM {PENDING}")
 
 
-def _hex(s: str) -> str:
-    return s.encode().hex().upper()
-
-
 def bigram_tokens(body: str | None) -> str | None:
     """The pairs index's tokens of ``body``, as migration 0008's SQL writes them: for each character,
     the hex of it and its successor, then of it alone (ASCII letters lowercased), space-separated."""
@@ -47,7 +43,8 @@ def bigram_tokens(body: str | None) -> str | None:
     body = body.split("\0", 1)[0].translate(_ASCII_LOWER)  # SQLite's length() ends at a NUL
     if not body:
         return None
-    return " ".join(f"{_hex(body[i:i + 2])} {_hex(body[i])}" for i in range(len(body)))
+    chars = [c.encode().hex().upper() for c in body]  # a pair's hex is its two characters' hex
+    return " ".join(f"{a}{b} {a}" for a, b in zip(chars, chars[1:] + [""]))
 
 
 def due(submission_id: int) -> bool:

@@ -31,8 +31,8 @@ from feedback_app.intake.service import (
     Draft,
     Receipt,
     prepare_submission,
+    earlier_receipt,
     receipt_for_token,
-    recent_repeat,
     store_submission,
 )
 from feedback_app.intake.querycode import display
@@ -197,10 +197,9 @@ def _submit(db, facts: FormFacts):
     )
     prepared = prepare_submission(s, draft)  # before the lock: it holds only the statements
     begin_write(db)  # from here on this request holds the write lock until it commits
-    existing = receipt_for_token(db, s, nonce)
+    existing, repeat = earlier_receipt(db, s, prepared)
     if existing is not None:
         return _to_receipt(existing)
-    repeat = recent_repeat(db, s, prepared)
     if repeat is not None:
         earlier = cookie.get("receipt") or {}
         code = earlier.get("code") if earlier.get("reference") == repeat else None
