@@ -34,10 +34,12 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def init_config(app: Flask, settings: Settings) -> None:
+    from feedback_app.cookie_session import CookieSessions
     from feedback_app.multipart import init_request
 
     app.extensions["settings"] = settings
     init_request(app)
+    app.session_interface = CookieSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,

@@ -75,9 +75,6 @@ def _part(part: bytes, max_field_bytes: int | None) -> tuple[str, str | FileStor
         return None
     try:
         name = match.group(1).decode()
-        headers = Headers([("Content-Disposition", disposition.decode())])
-        if content_type is not None:
-            headers.add("Content-Type", content_type.decode())
     except UnicodeDecodeError:
         return None
     if match.group(2) is None:  # a text field
@@ -85,6 +82,12 @@ def _part(part: bytes, max_field_bytes: int | None) -> tuple[str, str | FileStor
             return None
         return name, content.decode("utf-8", "replace")
     if content:  # a file input with content but no name: not what a browser sends
+        return None
+    try:
+        headers = Headers([("Content-Disposition", disposition.decode())])
+        if content_type is not None:
+            headers.add("Content-Type", content_type.decode())
+    except UnicodeDecodeError:
         return None
     return name, FileStorage(io.BytesIO(b""), "", name, headers=headers)
 

@@ -101,3 +101,18 @@ def test_two_factor_roles_setting_name(tmp_path):
     assert Settings.from_env(base).twofa_role_set == {"reviewer", "admin"}
     assert Settings.from_env({**base, "FEEDBACK_2FA_ROLES": ""}).twofa_role_set == frozenset()
     assert Settings.from_env({**base, "FEEDBACK_2FA_ROLES": "admin, clerk"}).twofa_role_set == {"admin", "clerk"}
+
+
+def test_the_cookie_session_serializer_is_made_once_per_key_and_follows_a_key_change(app):
+    sessions = app.session_interface
+    first = sessions.get_signing_serializer(app)
+    assert sessions.get_signing_serializer(app) is first
+    cookie = first.dumps({"receipt": "R-1"})
+
+    old_key = app.secret_key
+    app.secret_key = "another-key-" + "x" * 32
+    assert sessions.get_signing_serializer(app) is not first
+    with pytest.raises(Exception):  # signed with a key no longer in force
+        sessions.get_signing_serializer(app).loads(cookie)
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]  # a key being rotated out is still accepted
+    assert sessions.get_signing_serializer(app).loads(cookie) == {"receipt": "R-1"}

@@ -65,7 +65,12 @@ def settings() -> Settings:
 
 
 def _signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="feedback-form")
+    """The form token's serializer, made once per app and key (making one serializes a test value)."""
+    key = current_app.secret_key
+    cached = current_app.extensions.get("feedback_form_signer")
+    if cached is None or cached[0] != key:
+        cached = current_app.extensions["feedback_form_signer"] = (key, URLSafeTimedSerializer(key, salt="feedback-form"))
+    return cached[1]
 
 
 def _csrf_enabled() -> bool:

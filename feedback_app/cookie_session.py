@@ -1,0 +1,25 @@
+"""Flask's signed cookie session, with its serializer made once per key instead of twice a request.
+
+Making an itsdangerous serializer serializes a test value to learn whether it produces text; Flask
+makes a new one to open the session and another to save it. The citizen form opens and saves the
+session on every request (its CSRF token, then the receipt), so this is kept per secret key and
+fallback keys; the signing itself is Flask's, unchanged.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        try:
+            return self._serializers[key]
+        except KeyError:
+            serializer = self._serializers[key] = super().get_signing_serializer(app)
+            return serializer
