@@ -1,6 +1,7 @@
 """One typed, frozen settings object read from ``FEEDBACK_*`` environment variables."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -111,7 +112,7 @@ class Settings:
 
     def subkey(self, purpose: str) -> bytes:
         """A key for one purpose, derived from the secret key (never stored in the database)."""
-        return hmac.new(self.secret_key.encode(), purpose.encode(), hashlib.sha256).digest()
+        return _subkey(self.secret_key, purpose)
 
     @property
     def twofa_role_set(self) -> frozenset[str]:
@@ -186,3 +187,6 @@ def _development_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
+@functools.lru_cache(maxsize=64)
+def _subkey(secret_key: str, purpose: str) -> bytes:
+    return hmac.new(secret_key.encode(), purpose.encode(), hashlib.sha256).digest()

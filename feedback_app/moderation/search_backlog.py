@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 PENDING = "submission_search_pending"
-BATCH = 32  # a batch is due when a new submission's id is a multiple of this
+BATCH = 128  # a batch is due when a new submission's id is a multiple of this
 CHUNK = 1000  # texts indexed per statement at most
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # SQLite's lower()

@@ -1,6 +1,7 @@
 """The citizen form, the receipt and the query page. Thin handlers: the work is in intake."""
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from flask import (
@@ -69,7 +70,8 @@ def _signer() -> URLSafeTimedSerializer:
     key = current_app.secret_key
     cached = current_app.extensions.get("feedback_form_signer")
     if cached is None or cached[0] != key:
-        cached = current_app.extensions["feedback_form_signer"] = (key, URLSafeTimedSerializer(key, salt="feedback-form"))
+        signer = URLSafeTimedSerializer(key, salt="feedback-form", signer_kwargs={"digest_method": hashlib.sha1})
+        cached = current_app.extensions["feedback_form_signer"] = (key, signer)
     return cached[1]
 
 
