@@ -84,6 +84,8 @@ def test_database_connection_settings(app, settings):
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 8000
+            assert conn.execute(text("PRAGMA temp_store")).scalar() == 2  # MEMORY
         else:
             ctype = conn.execute(text("SHOW lc_ctype")).scalar().lower().replace("-", "")
             assert ctype.endswith("utf8")
