@@ -20,6 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from feedback_app.direct import Direct
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -63,6 +65,7 @@ def utcnow() -> datetime:
 
 
 WAL_CHECKPOINT_PAGES = 8000
+_BEGIN = {mode: Direct(text(f"BEGIN {mode}")) for mode in ("DEFERRED", "IMMEDIATE")}  # every transaction runs one
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -95,8 +98,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(conn):
         # A writing transaction takes the write lock up front, so that it waits for another
         # writer instead of failing on a stale snapshot.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        _BEGIN[conn.get_execution_options().get("sqlite_begin", "DEFERRED")].run(conn)
 
 
 class WriteGate:
@@ -277,7 +279,8 @@ def begin_write(session: Session) -> None:
     it writes. On PostgreSQL row locks and unique constraints do that work; nothing changes.
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.commit()
+        if session.in_transaction():  # a comment usually read nothing before
+            session.commit()
         _begin_immediate(session)
 
 

@@ -5,6 +5,7 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from feedback_app.direct import Direct
 from feedback_app.intake.models import ReferenceCounter
 
 
@@ -18,12 +19,13 @@ def _take(insert):
     )
 
 
-_TAKE = {"postgresql": _take(pg_insert), "sqlite": _take(sqlite_insert)}  # built once: every comment takes one
+# built once: every comment takes one, under the write lock
+_TAKE = {"postgresql": Direct(_take(pg_insert)), "sqlite": Direct(_take(sqlite_insert))}
 
 
 def next_sequence(connection: Connection, year: int) -> int:
     """Take the next number of ``year`` in the current transaction (a row lock on PostgreSQL)."""
-    return connection.execute(_TAKE[connection.dialect.name], {"year": year}).scalar_one()
+    return _TAKE[connection.dialect.name].one(connection, {"year": year})[0]
 
 
 def format_reference(prefix: str, year: int, seq: int) -> str:

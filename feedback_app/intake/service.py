@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from feedback_app.bulletin.models import Bulletin
 from feedback_app.config import Settings
 from feedback_app.db import after_commit, utcnow
+from feedback_app.direct import Direct
 from feedback_app.intake import attachments as files
 from feedback_app.intake import querycode
 from feedback_app.intake.models import (
@@ -91,7 +92,7 @@ _REPEAT = (
     .order_by(_t.id.desc())
     .limit(1)
 )
-_EARLIER = select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery())  # both in one statement
+_EARLIER = Direct(select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery()))  # both in one statement
 
 
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
@@ -176,9 +177,9 @@ def earlier_receipt(session: Session, settings: Settings, prepared: Prepared) ->
     row = prepared.row
     client_hash = row["client_hash"] if settings.repeat_window_seconds > 0 else None  # NULL matches nothing
     since = utcnow() - timedelta(seconds=max(settings.repeat_window_seconds, 0))
-    by_token, repeat = session.connection().execute(_EARLIER, {
+    by_token, repeat = _EARLIER.one(session.connection(), {
         "token_hash": row["form_token_hash"], "body_hash": row["body_hash"], "client_hash": client_hash,
-        "since": since}).one()
+        "since": since})
     receipt = _token_receipt(settings, prepared.form_token, by_token) if prepared.form_token else None
     return receipt, None if receipt else repeat
 
@@ -197,16 +198,15 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
     if prepared.calendar_failed:
         log.error("no deadlines for %s: the working-day calendar does not cover its dates", reference)
     row = {**prepared.row, "reference": reference, "year": prepared.year, "seq": seq}
-    submission_id = db.execute(_INSERT_SUBMISSION, row).inserted_primary_key[0]
+    submission_id = _INSERT_SUBMISSION.insert(db, row)
     if search_backlog.is_kept(db) and search_backlog.due(submission_id):
         after_commit(session, search_backlog.index_all)
-    db.execute(_INSERT_EVENT, {"submission_id": submission_id, "action": "received",
-                               "state_after": State.received.value, "public": True, "at": row["received_at"]})
-    if prepared.clocks:  # one or two, in one call
-        db.execute(_INSERT_DEADLINE, [
-            {"submission_id": submission_id, "kind": clock.kind, "starts_on": clock.starts_on,
-             "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0, "created_at": row["created_at"]}
-            for clock in prepared.clocks])
+    _INSERT_EVENT.insert(db, {"submission_id": submission_id, "action": "received",
+                              "state_after": State.received.value, "public": True, "at": row["received_at"]})
+    for clock in prepared.clocks:  # one or two
+        _INSERT_DEADLINE.insert(db, {"submission_id": submission_id, "kind": clock.kind, "starts_on": clock.starts_on,
+                                     "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0,
+                                     "created_at": row["created_at"]})
     if prepared.attachments:
         db.execute(_INSERT_ATTACHMENT, [
             {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
@@ -223,9 +223,10 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
     return store_submission(session, settings, prepare_submission(settings, draft))
 
 
-_INSERT_SUBMISSION = insert(Submission.__table__)
-_INSERT_EVENT = insert(SubmissionEvent.__table__)
-_INSERT_DEADLINE = insert(Deadline.__table__)
+# the statements every comment runs while it holds the write lock, without SQLAlchemy's per-execution work
+_INSERT_SUBMISSION = Direct(insert(Submission.__table__))
+_INSERT_EVENT = Direct(insert(SubmissionEvent.__table__))
+_INSERT_DEADLINE = Direct(insert(Deadline.__table__))
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
 
 
