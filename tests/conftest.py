@@ -33,7 +33,17 @@ def _postgres_worker_url(base: str, worker_id: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def db_template(tmp_path_factory, worker_id):
+def sqlite_template(tmp_path_factory):
+    """A migrated SQLite database to copy, whichever database the run is against."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return "sqlite", path
+
+
+@pytest.fixture(scope="session")
+def db_template(request, worker_id):
     base = os.environ.get("FEEDBACK_DATABASE_URL", "")
     if base.startswith("postgresql"):
         url = _postgres_worker_url(base, worker_id)
@@ -41,11 +51,7 @@ def db_template(tmp_path_factory, worker_id):
         upgrade(engine)
         engine.dispose()
         return "postgresql", url
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-    return "sqlite", path
+    return request.getfixturevalue("sqlite_template")
 
 
 @pytest.fixture

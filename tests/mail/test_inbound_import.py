@@ -199,21 +199,3 @@ def test_fetch_without_a_configured_server_records_nothing(factory, settings, se
     assert fetch_once(factory, settings).error == "未配置 IMAP 服务器（FEEDBACK_IMAP_HOST）"
     assert count(session, MailboxState) == 0
 
-
-def test_the_command_line_import_indexes_the_search_backlog_when_a_batch_is_due(
-        factory, settings, session, bulletin, tmp_path, monkeypatch):
-    from sqlalchemy import text
-
-    from feedback_app.moderation import search_backlog
-
-    if session.get_bind().dialect.name != "sqlite":  # PostgreSQL indexes each text as it is stored
-        assert search_backlog.pending_count(session.connection()) == 0
-        return
-    monkeypatch.setattr(search_backlog, "BATCH", 1)  # every submission's commit leaves the job
-    report = import_paths(factory, settings, write_eml(tmp_path / "eml"))
-    assert report.ingested == len(INGESTED)
-    reread(session)
-    assert session.scalar(text(f"SELECT count(*) FROM {search_backlog.PENDING}")) == 0
-    # the trigram index keeps one size row per text it holds: every submission's
-    assert session.scalar(text("SELECT count(*) FROM submission_fts_docsize")) == len(INGESTED)
-    session.execute(text("INSERT INTO submission_fts(submission_fts, rank) VALUES ('integrity-check', 1)"))
