@@ -86,7 +86,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         # A statement that may fail halfway keeps the pages it changes in a statement journal, which
-        # spills to a temporary file past 64 KiB: a comment's insert passes that. Memory instead.
+        # spills to a temporary file past 64 KiB: a comment's insert passes that (memory instead: +8%
+        # comments per second). Temporary B-trees are then held in memory too; the exports' and the
+        # queue's plans sort nothing (they walk indexes), a search's set of matching ids is the largest.
         cur.execute("PRAGMA temp_store=MEMORY")
         # A checkpoint runs inside the commit that crosses this many pages of WAL, while every other
         # writer waits. Every 8,000 pages (32 MB) rather than SQLite's 1,000: a page that every

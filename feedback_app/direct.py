@@ -10,7 +10,7 @@ transaction's own DBAPI connection; DBAPI errors come out as SQLAlchemy's except
 
 SQLite only: on any other database ``Direct`` simply runs the statement through ``Connection.execute``.
 An INSERT must be given every column that has a Python-side default (the shortcut applies none), or it
-refuses at compile time.
+refuses at compile time (``ArgumentError``).
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ class Direct:
         self._run(connection, params or {})
 
     def one(self, connection: Connection, params: dict) -> tuple:
-        """Run the statement; its one row."""
+        """Run the statement; its one row, as the driver returns it (no result conversion: for text and
+        integer columns only)."""
         if connection.dialect.name != "sqlite":
             return tuple(connection.execute(self.statement, params).one())
         row = self._run(connection, params).fetchone()
@@ -48,16 +49,19 @@ class Direct:
         return row
 
     def _run(self, connection: Connection, params: dict):
-        sql, values = self._bind(connection, params)
-        dbapi = connection.connection.driver_connection
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        sql = None
         try:
-            return dbapi.execute(sql, values)
-        except connection.dialect.loaded_dbapi.Error as error:
-            raise exc.DBAPIError.instance(sql, None, error, connection.dialect.loaded_dbapi.Error,
-                                          hide_parameters=True, dialect=connection.dialect) from error
+            sql, values = self._bind(connection, params)
+            return connection.connection.driver_connection.execute(sql, values)
+        except dbapi_error as error:
+            raise exc.DBAPIError.instance(sql, None, error, dbapi_error, hide_parameters=True,
+                                          dialect=connection.dialect) from error
+        except (TypeError, ValueError, OverflowError) as error:  # a parameter its type cannot convert
+            raise exc.StatementError(str(error), sql, None, error, hide_parameters=True) from error
 
     def _bind(self, connection: Connection, params: dict) -> tuple[str, list]:
-        key = tuple(params) if isinstance(self.statement, Insert) else ()
+        key = (connection.dialect.name, tuple(params) if isinstance(self.statement, Insert) else ())
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(connection, key)
@@ -65,13 +69,15 @@ class Direct:
         full = compiled_statement.construct_params(params)
         return sql, [processors[name](full[name]) if name in processors else full[name] for name in order]
 
-    def _compile(self, connection: Connection, columns: tuple) -> tuple[str, tuple, Any, dict]:
+    def _compile(self, connection: Connection, key: tuple) -> tuple[str, tuple, Any, dict]:
+        columns = key[1]
         dialect = connection.dialect
         if isinstance(self.statement, Insert):
             compiled = self.statement.compile(dialect=dialect, column_keys=list(columns))
             if compiled.insert_prefetch:  # defaults that SQLAlchemy computes in Python before executing
                 missing = ", ".join(c.name for c in compiled.insert_prefetch)
-                raise ValueError(f"{self.statement.table.name}: no value given for {missing}, which have Python defaults")
+                raise exc.ArgumentError(f"{self.statement.table.name}: no value given for {missing}, "
+                                        "which have Python defaults")
         else:
             compiled = self.statement.compile(dialect=dialect)
         processors = {}  # the type conversions SQLAlchemy applies to each parameter (dates, booleans…)

@@ -118,3 +118,12 @@ def test_the_cookie_session_serializer_is_made_once_per_key_and_follows_a_key_ch
         sessions.get_signing_serializer(app).loads(cookie)
     app.config["SECRET_KEY_FALLBACKS"] = [old_key]  # a key being rotated out is still accepted
     assert sessions.get_signing_serializer(app).loads(cookie) == {"receipt": "R-1"}
+
+
+def test_session_cookies_are_those_stock_flask_signs_and_reads(app):
+    from flask.sessions import SecureCookieSessionInterface
+
+    ours, stock = app.session_interface.get_signing_serializer(app), \
+        SecureCookieSessionInterface().get_signing_serializer(app)
+    data = {"csrf_token": "a" * 40, "receipt": {"reference": "R-1", "code": None}}
+    assert stock.loads(ours.dumps(data)) == data and ours.loads(stock.dumps(data)) == data

@@ -55,7 +55,7 @@ def test_an_insert_without_a_column_that_has_a_python_default_is_refused(session
     event = Direct(insert(SubmissionEvent.__table__))
     without_time = {"submission_id": submission.id, "action": "received", "state_after": "received", "public": True}
     if session.get_bind().dialect.name == "sqlite":
-        with pytest.raises(ValueError, match="at"):  # SQLAlchemy would have called utcnow(); the shortcut cannot
+        with pytest.raises(exc.ArgumentError, match="at"):  # SQLAlchemy would have called utcnow(); the shortcut cannot
             event.insert(session.connection(), without_time)
     else:  # elsewhere the statement goes through SQLAlchemy, defaults and all
         new_id = event.insert(session.connection(), without_time)
@@ -68,4 +68,15 @@ def test_one_returns_the_row_and_refuses_none(session):
     assert query.one(session.connection(), {"a": 1}) == (2,)
     with pytest.raises(exc.NoResultFound):
         query.one(session.connection(), {"a": 0})
+    session.rollback()
+
+
+def test_a_parameter_its_type_cannot_take_is_sqlalchemys_statement_error(session, settings, bulletin):
+    submission, _code = create_web_submission(session, settings, bulletin=bulletin)
+    event = Direct(insert(SubmissionEvent.__table__))
+    naive = {"submission_id": submission.id, "action": "received", "state_after": "received", "public": True,
+             "at": datetime(2026, 3, 28, 1, 2, 3)}  # UTCDateTime refuses a naive time
+    with pytest.raises(exc.StatementError) as raised:
+        event.insert(session.connection(), naive)
+    assert isinstance(raised.value.orig, ValueError)
     session.rollback()

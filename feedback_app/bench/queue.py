@@ -289,7 +289,7 @@ def seed_sqlite(path: Path, rows: int, now: datetime) -> Prepared:
     con.close()
     engine = make_engine(url)
     with Session(engine) as session:
-        index_all(session)
+        index_all(session, most=total)
         session.commit()
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

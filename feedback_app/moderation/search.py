@@ -93,7 +93,11 @@ _pending = table(PENDING, column("id"))
 
 def pending_matches(q: str) -> Select:
     """SQLite: the ids of the texts not yet in the indexes (``search_backlog``) that hold ``q``, each
-    text read and tested: a few dozen at most."""
+    text read and tested: at most a batch of them.
+
+    Tested as LIKE tests them, Latin letters in either case for ASCII only; the trigram index also
+    folds other letters (É and é, Ａ and ａ). Until its batch has run, such a text is found by the
+    query's own spelling of those letters only."""
     pending_text = Submission.__table__.alias("pending_text")
     # ``id IN (pending)``, not a join: SQLite walks the list and fetches each text by id (a join, it
     # would read every text of the table and look each up in the list).

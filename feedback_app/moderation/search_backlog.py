@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PENDING = "submission_search_pending"
 BATCH = 128  # a batch is due when a new submission's id is a multiple of this
 CHUNK = 1000  # texts indexed per statement at most
+JOB_MOST = 8 * CHUNK  # texts indexed per job at most
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # SQLite's lower()
 
@@ -67,10 +68,12 @@ def index_pending(connection: Connection, limit: int = CHUNK) -> int:
     return len(rows)
 
 
-def index_all(session: Session) -> int:
-    """Index every pending text, in the session's transaction (a job for ``db.after_commit``)."""
+def index_all(session: Session, most: int = JOB_MOST) -> int:
+    """Index the pending texts, oldest first and at most ``most`` of them, in the session's transaction
+    (a job for ``db.after_commit``): after an outage a backlog is worked off a job at a time, never in
+    one long hold of the write lock."""
     total = 0
-    while done := index_pending(session.connection()):
+    while total < most and (done := index_pending(session.connection(), min(CHUNK, most - total))):
         total += done
     if total:
         log.debug("search index: %d new texts indexed", total)

@@ -8,7 +8,7 @@ from feedback_app.auth.models import Role, StaffUser
 from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
-from feedback_app.moderation.search_backlog import index_all
+from feedback_app.moderation.search_backlog import PENDING, index_all
 from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
 from tests.factories import create_reply, create_web_submission
 
@@ -24,9 +24,12 @@ def reviewer(session):
 
 
 @pytest.fixture
-def make(session, settings, bulletin):
+def make(session, settings, bulletin, search_texts):
     def make(body: str) -> int:
         submission, _ = create_web_submission(session, settings, bulletin=bulletin, body=body)
+        if session.get_bind().dialect.name == "sqlite":  # the text is where this run means it to be
+            waiting = session.scalar(text(f"SELECT count(*) FROM {PENDING} WHERE id = :id"), {"id": submission.id})
+            assert waiting == (search_texts == "pending")
         return submission.id
 
     return make

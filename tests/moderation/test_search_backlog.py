@@ -201,3 +201,15 @@ def test_the_command_line_mail_import_indexes_the_backlog_when_a_batch_is_due(sq
     # the trigram index keeps one size row per text it holds: every submission's
     assert session.scalar(text("SELECT count(*) FROM submission_fts_docsize")) == len(INGESTED)
     integrity_check(session)
+
+
+def test_one_job_indexes_at_most_its_share_oldest_first(sqlite, session, make, monkeypatch):
+    monkeypatch.setattr(search_backlog, "BATCH", 10**9)
+    ids = [make(f"第{n}条：关于整改台账的意见。") for n in range(5)]
+    assert index_all(session, most=3) == 3
+    session.commit()
+    assert pending(session) == set(ids[3:])
+    assert index_all(session) == 2
+    session.commit()
+    assert pending(session) == set()
+    integrity_check(session)

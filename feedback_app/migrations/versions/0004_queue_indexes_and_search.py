@@ -11,7 +11,8 @@ out of the schema comparison.
 
 A later migration that makes SQLite rebuild ``submission`` or ``reply`` (an alembic batch operation
 other than adding a column) drops that table's triggers and expression indexes with it, silently: it
-must create them again (``SQLITE_TRIGGERS`` and ``QUEUE_INDEXES`` below). Should rows have been
+must create them again (``SQLITE_TRIGGERS`` and ``QUEUE_INDEXES`` below; for ``submission``, the triggers
+of 0009 instead). Should rows have been
 written without the triggers, ``INSERT INTO submission_fts(submission_fts) VALUES('rebuild')`` (or
 ``reply_fts``) indexes the table again. tests/moderation/test_search.py and test_queue.py check both.
 

@@ -20,7 +20,8 @@ array_to_tsvector, no text parser involved), GIN expression indexes on it for bo
 
 These objects are not in the models: ``feedback_app.moderation.search.include_name`` keeps them out
 of the schema comparison. As with 0004, a later migration that makes SQLite rebuild ``submission`` or
-``reply`` drops these triggers with the table and must create them again (``SQLITE_TRIGGERS``).
+``reply`` drops these triggers with the table and must create them again (``SQLITE_TRIGGERS``; for
+``submission``, those of 0009 instead).
 
 Revision ID: 0008
 Revises: 0007

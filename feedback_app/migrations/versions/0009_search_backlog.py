@@ -13,6 +13,8 @@ order of the statements is fixed. Replies keep their triggers: they are few.
 
 Should the indexes be rebuilt (``INSERT INTO submission_fts(submission_fts) VALUES('rebuild')``), the
 pending list must be emptied in the same transaction: rebuild reads every text, pending or not.
+A later migration that makes SQLite rebuild ``submission`` must create ``SQLITE_TRIGGERS`` below again
+(not the submission triggers of 0004 and 0008, which would index every text twice).
 
 PostgreSQL: nothing changes (its GIN indexes take new rows without the cost of a whole segment).
 
@@ -63,6 +65,9 @@ def _triggers() -> dict[str, str]:
     }
 
 
+SQLITE_TRIGGERS = _triggers()
+
+
 def _replaced() -> dict[str, str]:
     """The submission triggers of 0004 and 0008 that these replace: name -> DDL."""
     triggers = {**_earlier("0004_queue_indexes_and_search").SQLITE_TRIGGERS,
@@ -76,7 +81,7 @@ def upgrade() -> None:
     op.execute(f"CREATE TABLE {PENDING} (id INTEGER NOT NULL PRIMARY KEY)")
     for name in _replaced():
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
-    for ddl in _triggers().values():
+    for ddl in SQLITE_TRIGGERS.values():
         op.execute(ddl)
 
 
@@ -86,7 +91,7 @@ def downgrade() -> None:
     pending = f"FROM submission AS s JOIN {PENDING} AS p ON p.id = s.id"
     op.execute(f"INSERT INTO submission_fts(rowid, body) SELECT s.id, s.body {pending}")
     op.execute(f"INSERT INTO submission_bigram(rowid, grams) SELECT s.id, {_bigrams('s.body')} {pending}")
-    for name in _triggers():
+    for name in SQLITE_TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
     op.execute(f"DROP TABLE {PENDING}")
     for ddl in _replaced().values():
