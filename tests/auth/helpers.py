@@ -54,6 +54,24 @@ def create_staff(
     return user
 
 
+def create_team(session) -> dict:
+    """Two units ("a", "b") and a staff member of each role; the handler works in unit a, the other
+    handler in unit b."""
+    from feedback_app.auth.service import create_unit
+
+    unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
+    session.commit()
+    return {
+        "a": unit_a,
+        "b": unit_b,
+        "reviewer": create_staff(session, username="shen.he", role="reviewer", totp=True),
+        "admin": create_staff(session, username="guan.li", role="admin", totp=True),
+        "clerk": create_staff(session, username="deng.ji", role="clerk"),
+        "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
+        "other_handler": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
+    }
+
+
 def csrf_of(html: str) -> dict[str, str]:
     """The page's CSRF token as form data ({} when CSRF is off)."""
     match = _CSRF.search(html)

@@ -7,14 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select, text
 
-from feedback_app.auth.service import create_unit
 from feedback_app.db import utcnow
 from feedback_app.intake import channels
 from feedback_app.intake.models import Kind, ReplyBy, Submission
 from feedback_app.intake.service import body_hash, create_submission
 from feedback_app.moderation import duplicates
 from feedback_app.moderation.duplicates import candidates, shingles, similar_label, similarity
-from tests.auth.helpers import client_as, create_staff
+from tests.auth.helpers import client_as, create_team
 from tests.factories import create_web_submission
 
 pytestmark = pytest.mark.usefixtures("search_texts")  # pending texts and indexed ones
@@ -28,14 +27,7 @@ OTHER = "第十二项提到的制造业集聚区公交配套不足，开发区�
 
 @pytest.fixture
 def team(app, session):
-    unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
-    session.commit()
-    return {
-        "a": unit_a, "b": unit_b,
-        "reviewer": create_staff(session, username="shen.he", role="reviewer", totp=True),
-        "clerk": create_staff(session, username="deng.ji", role="clerk"),
-        "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
-    }
+    return create_team(session)
 
 
 def web(session, settings, bulletin, body=TEXT, ago=timedelta(days=2), **fields):

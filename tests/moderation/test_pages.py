@@ -7,26 +7,16 @@ from sqlalchemy import select
 
 from feedback_app.audit.log import verify
 from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.service import create_unit
 from feedback_app.intake.models import Submission
 from feedback_app.mail.models import OutboxMessage
 from feedback_app.moderation.models import Deadline
-from tests.auth.helpers import client_as, create_staff
+from tests.auth.helpers import client_as, create_team
 from tests.factories import create_web_submission, receipt_of, submit
 
 
 @pytest.fixture
 def team(app, session):
-    unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
-    session.commit()
-    people = {
-        "reviewer": create_staff(session, username="shen.he", role="reviewer", totp=True),
-        "admin": create_staff(session, username="guan.li", role="admin", totp=True),
-        "clerk": create_staff(session, username="deng.ji", role="clerk"),
-        "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
-        "other_handler": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
-    }
-    return {"a": unit_a, "b": unit_b, **people}
+    return create_team(session)
 
 
 def act(c, reference, action, **data):

@@ -16,14 +16,13 @@ from sqlalchemy import select
 from feedback_app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.service import create_unit
 from feedback_app.intake import querycode
 from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission, SubmissionEvent
 from feedback_app.intake.service import QUERY_CODE_KEY, Draft, create_submission
 from feedback_app.mail.models import OutboxMessage
 from feedback_app.moderation import actions, query_codes
 from feedback_app.moderation.actions import Actor
-from tests.auth.helpers import client_as, create_staff, csrf_of
+from tests.auth.helpers import client_as, create_team, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
 from tests.public.test_no_leaks import Collector, decode_session_cookie, rendered, spellings
@@ -35,16 +34,7 @@ CONTACT = dict(name="王小明", phone="+8613800138000", address="广州市黄�
 
 @pytest.fixture
 def team(app, session):
-    unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
-    session.commit()
-    return {
-        "a": unit_a, "b": unit_b,
-        "clerk": create_staff(session, username="deng.ji", role="clerk"),
-        "reviewer": create_staff(session, username="shen.he", role="reviewer", totp=True),
-        "admin": create_staff(session, username="guan.li", role="admin", totp=True),
-        "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
-        "handler_b": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
-    }
+    return create_team(session)
 
 
 def submission_of(session, settings, bulletin, *, channel=Channel.web, unit=None, **fields):
@@ -248,7 +238,7 @@ def test_admins_and_handlers_are_refused_like_any_action_not_theirs(app, session
 
 def test_a_handler_of_another_unit_learns_nothing(app, session, settings, bulletin, team):
     submission, old = submission_of(session, settings, bulletin, unit=team["a"], **CONTACT)
-    c = client_as(app, team["handler_b"])
+    c = client_as(app, team["other_handler"])
     for method in ("GET", "POST"):
         answers = []
         for reference in (submission.reference, "HP2099-999999"):

@@ -8,14 +8,13 @@ from sqlalchemy import select
 
 from feedback_app.audit.log import verify
 from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.service import create_unit
 from feedback_app.db import utcnow
 from feedback_app.intake.models import Submission
 from feedback_app.moderation.actions import Actor
 from feedback_app.outcomes import publication
 from feedback_app.outcomes.models import Publication
 from feedback_app.outcomes.redaction import digits_of
-from tests.auth.helpers import client_as, create_staff
+from tests.auth.helpers import client_as, create_team
 from tests.conftest import SEED_SLUG
 from tests.factories import create_reply, create_web_submission
 
@@ -43,17 +42,7 @@ def assert_no_leak(text: str) -> None:
 
 @pytest.fixture
 def team(app, session):
-    unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
-    session.commit()
-    return {
-        "a": unit_a,
-        "b": unit_b,
-        "reviewer": create_staff(session, username="shen.he", role="reviewer", totp=True),
-        "admin": create_staff(session, username="guan.li", role="admin", totp=True),
-        "clerk": create_staff(session, username="deng.ji", role="clerk"),
-        "handler": create_staff(session, username="cheng.ban", role="handler", unit=unit_a),
-        "other_handler": create_staff(session, username="qi.ta", role="handler", unit=unit_b),
-    }
+    return create_team(session)
 
 
 def answered(app, session, settings, bulletin, *, consent=True, unit=None, body=BODY, reply=REPLY, item=5,
