@@ -9,14 +9,19 @@ bp = Blueprint("health", __name__)
 
 
 def _alarms() -> list[str]:
-    """Channel alarms (a mailbox failing too long): reported, while the service itself answers."""
+    """Channel alarms (a mailbox failing too long) and a search backlog that no longer shrinks:
+    reported, while the service itself answers."""
     from feedback_app.db import get_session
+    from feedback_app.moderation import search_backlog
     from feedback_app.moderation.dashboard import channel_alarms
 
+    session = get_session()
     try:
-        return channel_alarms(get_session(), current_app.extensions["settings"])
+        alarms = channel_alarms(session, current_app.extensions["settings"])
+        backlog = search_backlog.alarm(session.connection())
     except SQLAlchemyError:
         return ["无法读取渠道状态"]
+    return [*alarms, backlog] if backlog else alarms
 
 
 @bp.get("/healthz")

@@ -25,6 +25,7 @@ PENDING = "submission_search_pending"
 BATCH = 128  # a batch is due when a new submission's id is a multiple of this
 CHUNK = 1000  # texts indexed per statement at most
 JOB_MOST = 8 * CHUNK  # texts indexed per job at most
+ALARM_BATCHES = 4  # /healthz raises an alarm when this many batches' worth of texts wait
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")  # SQLite's lower()
 
@@ -83,3 +84,11 @@ def index_all(session: Session, most: int = JOB_MOST) -> int:
 def pending_count(connection: Connection) -> int:
     return connection.scalar(_COUNT) if is_kept(connection) else 0
 
+
+def alarm(connection: Connection) -> str | None:
+    """An alarm for ``/healthz`` when the batches no longer keep up (a job that fails every time):
+    searches still find every text, but read more of them one by one."""
+    waiting = pending_count(connection)
+    if waiting > ALARM_BATCHES * BATCH:
+        return f"全文检索有 {waiting} 条新意见尚未编入索引，请查看日志中的批量索引错误"
+    return None

@@ -213,3 +213,16 @@ def test_one_job_indexes_at_most_its_share_oldest_first(sqlite, session, make, m
     session.commit()
     assert pending(session) == set()
     integrity_check(session)
+
+
+def test_healthz_raises_an_alarm_when_the_batches_no_longer_keep_up(sqlite, client, session, make, monkeypatch):
+    monkeypatch.setattr(search_backlog, "BATCH", 10**9)  # as if every batch failed
+    for n in range(9):
+        make(f"第{n}条：建议公开整改台账。")
+    assert client.get("/healthz").get_json()["alarms"] == []
+    monkeypatch.setattr(search_backlog, "BATCH", 2)  # 9 texts waiting: more than 4 batches' worth
+    alarms = client.get("/healthz").get_json()["alarms"]
+    assert len(alarms) == 1 and "9 条新意见尚未编入索引" in alarms[0]
+    index_all(session)
+    session.commit()
+    assert client.get("/healthz").get_json()["alarms"] == []
