@@ -14,7 +14,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -172,8 +172,7 @@ def init_db(app: Flask, engine: Engine) -> None:
                 session.close()
                 _leave_gate()
             if jobs:
-                app_ = current_app._get_current_object()
-                response.call_on_close(lambda: _run_after_response(app_, jobs))
+                response.call_on_close(lambda: _run_after_response(app, jobs))
         return response
 
     @app.teardown_request
@@ -203,11 +202,12 @@ def _forget_jobs(session: Session) -> None:
     session.info.pop(AFTER_COMMIT, None)
 
 
-def run_after_commit(session: Session, gate: WriteGate | None = None) -> None:
+def run_after_commit(session: Session) -> None:
     """The command line's counterpart of a request's end: run the jobs ``session`` left with
-    ``after_commit``, now that it has committed, each in a session of its own."""
+    ``after_commit``, now that it has committed, each in a session of its own (without the write gate:
+    a command-line writer meets SQLite's busy handler, as elsewhere)."""
     bind = session.get_bind()
-    _run_jobs(lambda: Session(bind), session.info.pop(AFTER_COMMIT, []), gate)
+    _run_jobs(lambda: Session(bind), session.info.pop(AFTER_COMMIT, []), None)
 
 
 def _run_jobs(new_session: Callable[[], Session], jobs: list, gate: WriteGate | None) -> None:

@@ -49,7 +49,7 @@ from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
 from feedback_app.moderation.search import _like_pattern, pg_prepare
-from feedback_app.moderation.search_backlog import index_all
+from feedback_app.moderation.search_backlog import index_backlog
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_REPEAT = 50
@@ -289,7 +289,7 @@ def seed_sqlite(path: Path, rows: int, now: datetime) -> Prepared:
     con.close()
     engine = make_engine(url)
     with Session(engine) as session:
-        index_all(session, most=total)
+        index_backlog(session, most=total)
         session.commit()
     with engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

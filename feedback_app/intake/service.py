@@ -200,7 +200,7 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
     row = {**prepared.row, "reference": reference, "year": prepared.year, "seq": seq}
     submission_id = _INSERT_SUBMISSION.insert(db, row)
     if search_backlog.is_kept(db) and search_backlog.due(submission_id):
-        after_commit(session, search_backlog.index_all)
+        after_commit(session, search_backlog.index_backlog)
     _INSERT_EVENT.insert(db, {"submission_id": submission_id, "action": "received",
                               "state_after": State.received.value, "public": True, "at": row["received_at"]})
     for clock in prepared.clocks:  # one or two

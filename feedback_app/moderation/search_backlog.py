@@ -69,7 +69,7 @@ def index_pending(connection: Connection, limit: int = CHUNK) -> int:
     return len(rows)
 
 
-def index_all(session: Session, most: int = JOB_MOST) -> int:
+def index_backlog(session: Session, most: int = JOB_MOST) -> int:
     """Index the pending texts, oldest first and at most ``most`` of them, in the session's transaction
     (a job for ``db.after_commit``): after an outage a backlog is worked off a job at a time, never in
     one long hold of the write lock."""

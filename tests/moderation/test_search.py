@@ -8,7 +8,7 @@ from feedback_app.auth.models import Role, StaffUser
 from feedback_app.intake.models import Reply, Submission
 from feedback_app.migrate import upgrade
 from feedback_app.moderation import queue
-from feedback_app.moderation.search_backlog import PENDING, index_all
+from feedback_app.moderation.search_backlog import PENDING, index_backlog
 from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
 from tests.factories import create_reply, create_web_submission
 
@@ -39,7 +39,7 @@ def assert_index_follows_text(session) -> None:
     """SQLite: FTS5 compares each full-text index with its table's texts (an error if they differ), and
     checks the structure of the contentless pairs indexes, once the pending texts are indexed too."""
     if session.get_bind().dialect.name == "sqlite":
-        index_all(session)
+        index_backlog(session)
         for fts in ("submission_fts", "reply_fts", "submission_bigram", "reply_bigram"):
             session.execute(text(f"INSERT INTO {fts}({fts}, rank) VALUES ('integrity-check', 1)"))
         session.rollback()

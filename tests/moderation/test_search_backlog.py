@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, text, update
 from feedback_app.intake.models import Submission
 from feedback_app.moderation import search_backlog
 from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
-from feedback_app.moderation.search_backlog import PENDING, bigram_tokens, index_all
+from feedback_app.moderation.search_backlog import PENDING, bigram_tokens, index_backlog
 from tests.conftest import fresh_database, make_settings
 from tests.factories import create_web_submission, submit
 
@@ -102,7 +102,7 @@ def test_a_new_text_is_found_while_pending_and_once_indexed(sqlite, session, mak
 def test_changes_and_deletes_keep_both_indexes_exact(sqlite, session, make, monkeypatch):
     monkeypatch.setattr(search_backlog, "BATCH", 10**9)
     indexed, waiting, doomed = make("原文提到了违规收费。"), make("尚未索引的乱摊派。"), make("将被删除的乱罚款。")
-    index_all(session)
+    index_backlog(session)
     session.commit()
     later = make("尚在等待的乱检查。")
     assert pending(session) == {later}
@@ -124,7 +124,7 @@ def test_changes_and_deletes_keep_both_indexes_exact(sqlite, session, make, monk
     session.execute(delete(Submission).where(Submission.id == later))
     session.commit()
     assert pending(session) == {indexed}
-    assert index_all(session) == 1
+    assert index_backlog(session) == 1
     session.commit()
     assert in_index(session, "乱收费") == {indexed} and in_index(session, "评比") == set()
     integrity_check(session)
@@ -153,7 +153,7 @@ def test_a_failing_batch_loses_nothing_and_the_next_one_catches_up(sqlite, clien
     def broken(_session):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(search_backlog, "index_all", broken)
+    monkeypatch.setattr(search_backlog, "index_backlog", broken)
     for n in range(2):
         response = submit(client, body=f"第{n}条：建议公开整改台账。")
         assert response.status_code == 303
@@ -206,10 +206,10 @@ def test_the_command_line_mail_import_indexes_the_backlog_when_a_batch_is_due(sq
 def test_one_job_indexes_at_most_its_share_oldest_first(sqlite, session, make, monkeypatch):
     monkeypatch.setattr(search_backlog, "BATCH", 10**9)
     ids = [make(f"第{n}条：关于整改台账的意见。") for n in range(5)]
-    assert index_all(session, most=3) == 3
+    assert index_backlog(session, most=3) == 3
     session.commit()
     assert pending(session) == set(ids[3:])
-    assert index_all(session) == 2
+    assert index_backlog(session) == 2
     session.commit()
     assert pending(session) == set()
     integrity_check(session)
@@ -223,6 +223,6 @@ def test_healthz_raises_an_alarm_when_the_batches_no_longer_keep_up(sqlite, clie
     monkeypatch.setattr(search_backlog, "BATCH", 2)  # 9 texts waiting: more than 4 batches' worth
     alarms = client.get("/healthz").get_json()["alarms"]
     assert len(alarms) == 1 and "9 条新意见尚未编入索引" in alarms[0]
-    index_all(session)
+    index_backlog(session)
     session.commit()
     assert client.get("/healthz").get_json()["alarms"] == []
