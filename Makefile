@@ -30,7 +30,7 @@ test: $(STAMP) test-system-deps
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -q
 
 bench: $(STAMP)
-	$(BIN)/python -m feedback_app.bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) instance

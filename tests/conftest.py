@@ -6,16 +6,30 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from feedback_app import create_app
-from feedback_app.config import Settings
-from feedback_app.db import Base, make_engine
-from feedback_app.migrate import upgrade
+from feedback_app.core.config import Settings
+from feedback_app.core.database import Base, make_engine
+from feedback_app.migrations import upgrade
 
 SEED = Path(__file__).resolve().parent.parent / "feedback_app" / "bulletin" / "seed" / "huangpu-2025-03-28.txt"
 SEED_SLUG = "huangpu-2025-03-28"
+
+
+class ClosingClient(FlaskClient):
+    """A test client that closes each response, as a WSGI server does: what a request left for after its
+    response (``after_response``, ``after_commit`` jobs) has run when the call returns."""
+
+    def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
+        return super().open(*args, **kwargs)
+
+
+Flask.test_client_class = ClosingClient
 
 
 def _postgres_worker_url(base: str, worker_id: str) -> str:
@@ -128,7 +142,7 @@ def bulletin(app, session):
 def search_texts(request, monkeypatch):
     """Runs a test twice on SQLite: each new text left waiting for the search indexes (read directly
     by a search), and each indexed as soon as its transaction has committed (``search_backlog``)."""
-    from feedback_app.moderation import search_backlog
+    from feedback_app.search import backlog as search_backlog
 
     monkeypatch.setattr(search_backlog, "BATCH", 1 if request.param == "indexed" else 10**9)
     return request.param

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 
-from feedback_app.db import run_after_commit, utcnow
-from feedback_app.intake.models import Channel, Kind, Reply, ReplyBy, Submission
-from feedback_app.intake.service import Draft, create_submission
+from feedback_app.core.database import run_after_commit, utcnow
+from feedback_app.core.models import Channel, Kind, Reply, ReplyBy, Submission
+from feedback_app.intake.service import create_submission, Draft
 
 FORM = "/bulletins/huangpu-2025-03-28/feedback"
 
@@ -46,10 +46,11 @@ def valid_data(**overrides):
     return {k: v for k, v in data.items() if v is not None}
 
 
-def submit(client, path=FORM, **overrides):
-    """A complete POST of the form, as a browser would send it."""
+def submit(client, path=FORM, buffered=True, **overrides):
+    """A complete POST of the form, as a browser would send it. ``buffered=False``: the response is left
+    open (what runs after it has gone out waits for ``close()``)."""
     data = {**form_fields(client), **valid_data(**overrides)}
-    return client.post(path, data=data, content_type="multipart/form-data")
+    return client.post(path, data=data, content_type="multipart/form-data", buffered=buffered)
 
 
 def receipt_of(client):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from feedback_app import create_app
-from feedback_app.config import Settings, SettingsError
+from feedback_app.core.config import Settings, SettingsError
 
 
 def test_secret_key_required_outside_development(tmp_path):

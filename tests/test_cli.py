@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from feedback_app.bulletin.models import Bulletin, BulletinItem
+from feedback_app.core.models import Bulletin, BulletinItem
 from tests.conftest import SEED, SEED_SLUG
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,10 +6,10 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import exc, insert, select, text
 
-from feedback_app.direct import Direct
-from feedback_app.intake.models import Submission, SubmissionEvent
+from feedback_app.core.direct import Direct
+from feedback_app.core.models import Submission, SubmissionEvent
 from feedback_app.intake.service import _INSERT_SUBMISSION
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import Deadline
 from tests.factories import create_web_submission
 
 AT = datetime(2026, 3, 28, 1, 2, 3, 456789, tzinfo=timezone.utc)

@@ -4,9 +4,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from feedback_app.db import Base, make_engine
-from feedback_app.migrate import alembic_config
-from feedback_app.moderation.search import include_name
+from feedback_app.core.database import Base, make_engine
+from feedback_app.migrations import alembic_config
+from feedback_app.search.match import include_name
 
 
 def test_migrated_schema_equals_models(database_url):

@@ -8,8 +8,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from feedback_app.bench.load import multipart
-from feedback_app.multipart import SMALL, AppRequest, parse_small
+from bench.load import multipart
+from feedback_app.web.multipart import AppRequest, parse_small, SMALL
 
 BOUNDARY = "----formboundaryAbC123"
 

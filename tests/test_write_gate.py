@@ -8,7 +8,8 @@ import time
 import pytest
 from flask import abort
 
-from feedback_app.db import WriteGate, get_session
+from feedback_app.core.database import WriteGate
+from feedback_app.web.transaction import get_session
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,9 +14,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from feedback_app.audit.models import AuditEntry, AuditHead
-from feedback_app.config import Settings
-from feedback_app.db import utcnow
+from feedback_app.core.models import AuditEntry, AuditHead, Submission
+from feedback_app.core.permissions import Actor
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
 
 GENESIS = "0" * 64
 
@@ -65,6 +66,13 @@ def record(
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=entry.entry_hash))
     session.flush()
     return entry
+
+
+def record_action(session: Session, settings: Settings, actor: Actor, action: str, submission: Submission,
+                  **details: object) -> AuditEntry:
+    """Append what ``actor`` did to ``submission``."""
+    return record(session, settings, action=action, actor=actor.user.username, actor_id=actor.user.id,
+                  target=submission.reference, client=actor.client, details=details)
 
 
 @dataclass(frozen=True)

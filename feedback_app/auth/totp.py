@@ -15,8 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from feedback_app.auth.models import StaffUser
-from feedback_app.db import utcnow
+from feedback_app.core.models import StaffUser
+from feedback_app.core.database import utcnow
 
 ISSUER = "巡察整改监督意见"
 INTERVAL = 30

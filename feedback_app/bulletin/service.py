@@ -5,13 +5,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback_app.bulletin.models import Bulletin, BulletinItem
-from feedback_app.bulletin.parser import ParsedBulletin, parse_bulletin
+from feedback_app.core.models import Bulletin, BulletinItem
+from feedback_app.bulletin.parser import parse_bulletin, ParsedBulletin
 
+BUNDLED = Path(__file__).resolve().parent / "seed" / "huangpu-2025-03-28.txt"  # the bulletin shipped
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 
 
@@ -73,3 +75,13 @@ def _parse_cached(sha: str, text: str) -> ParsedBulletin:
 def structure_of(bulletin: Bulletin) -> ParsedBulletin:
     """The parsed structure of a stored bulletin (parsed once per text and process)."""
     return _parse_cached(bulletin.source_sha256, bulletin.source_text)
+
+
+WHOLE = "整改工作整体"  # item 0: the rectification as a whole
+
+
+def item_title(bulletin: Bulletin, number: int) -> str | None:
+    """The title of item ``number`` (0: the rectification as a whole), or None when there is no such item."""
+    if number == 0:
+        return WHOLE
+    return next((i.title for i in bulletin.items if i.number == number), None)

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedback_app.config import Settings
+from feedback_app.core.config import Settings
 
 SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),

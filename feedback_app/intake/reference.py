@@ -5,8 +5,8 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from feedback_app.direct import Direct
-from feedback_app.intake.models import ReferenceCounter
+from feedback_app.core.direct import Direct
+from feedback_app.core.models import ReferenceCounter
 
 
 def _take(insert):

@@ -8,34 +8,27 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask import render_template
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from feedback_app.bulletin.models import Bulletin
-from feedback_app.config import Settings
-from feedback_app.db import after_commit, utcnow
-from feedback_app.direct import Direct
+from feedback_app.core.models import Bulletin
+from feedback_app.core.config import Settings
+from feedback_app.core.database import after_commit, utcnow
+from feedback_app.core.direct import Direct
 from feedback_app.intake import attachments as files
-from feedback_app.intake import querycode
-from feedback_app.intake.models import (
-    Attachment,
-    Channel,
-    Kind,
-    ReplyBy,
-    State,
-    Submission,
-    SubmissionEvent,
-)
+from feedback_app.core import querycode
+from feedback_app.core.querycode import QUERY_CODE_KEY
+from feedback_app.core.models import Attachment, Channel, Kind, ReplyBy, State, Submission, SubmissionEvent
 from feedback_app.intake.reference import format_reference, next_sequence
-from feedback_app.mail.outbox import enqueue
-from feedback_app.moderation import clocks, search_backlog
-from feedback_app.moderation.calendar import CalendarError
-from feedback_app.moderation.models import Deadline
+from feedback_app.outbox.delivery import enqueue
+from feedback_app.outbox.texts import render_mail
+from feedback_app.core import clocks
+from feedback_app.search import backlog as search_backlog
+from feedback_app.core.calendar import CalendarError
+from feedback_app.core.models import Deadline
 
 log = logging.getLogger(__name__)
 
-QUERY_CODE_KEY = "query-code"
 FORM_TOKEN_KEY = "form-token"
 CLIENT_KEY = "client"
 
@@ -236,8 +229,8 @@ def _acknowledge(session: Session, settings: Settings, submission: Submission) -
         kind="acknowledgement",
         recipient=submission.email,
         subject=f"已收到您的意见（受理编号 {submission.reference}）",
-        body=render_template(
-            "email/acknowledgement.txt", submission=submission, track_url=settings.public_url + "/track",
+        body=render_mail(
+            "acknowledgement.txt", submission=submission, track_url=settings.public_url + "/track",
             hotline=_hotline(session, submission),
         ),
         submission_id=submission.id,

@@ -1,9 +1,9 @@
-"""Alembic environment: the engine comes from the application (see feedback_app.migrate)."""
+"""Alembic environment: the engine comes from the application (see feedback_app.migrations)."""
 from alembic import context
 
-import feedback_app.models  # noqa: F401  (every table on the metadata)
-from feedback_app.db import Base
-from feedback_app.moderation.search import include_name
+import feedback_app.core.models  # noqa: F401  (every table on the metadata)
+from feedback_app.core.database import Base
+from feedback_app.search.match import include_name
 
 engine = context.config.attributes["engine"]
 

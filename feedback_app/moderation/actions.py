@@ -2,58 +2,26 @@
 ``states.apply``, keeps the clocks, writes the audit log, and flushes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback_app.audit.log import record
-from feedback_app.auth.models import Role, StaffUser, Unit
-from feedback_app.config import Settings
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Kind, State, Submission
-from feedback_app.moderation import clocks, states
-from feedback_app.moderation.models import InternalNote, RevealGrant
-
-REJECT_REASONS = {
-    "out_of_scope": "不属于本机关受理范围",
-    "no_substance": "反映内容不具体，无法核查",
-    "duplicate": "重复反映，已在办理中",
-    "judicial": "已进入诉讼、仲裁等法定程序",
-    "other": "其他（见说明）",
-}
-
-
-class ActionError(ValueError):
-    """An action that cannot be done as asked; the message is for the person who asked."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    user: StaffUser
-    client: str | None
-
-    @property
-    def role(self) -> str:
-        return self.user.role
-
-
-def actor_for(user: StaffUser) -> Actor:
-    return Actor(user, request.remote_addr if request else None)
-
-
-def _audit(session: Session, settings: Settings, actor: Actor, action: str, submission: Submission,
-           **details) -> None:
-    record(session, settings, action=action, actor=actor.user.username, actor_id=actor.user.id,
-           target=submission.reference, client=actor.client, details=details)
+from feedback_app.audit.log import record_action
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Kind, State, Submission
+from feedback_app.core.words import REJECT_REASONS
+from feedback_app.core import clocks, states
+from feedback_app.core.models import InternalNote, RevealGrant
+from feedback_app.core.errors import ActionError
+from feedback_app.core.permissions import Actor
 
 
 def _transition(session, settings, actor, submission, action, expected_version, *, public_text=None,
                 **details):
     states.apply(session, submission, action, role=actor.role, expected_version=expected_version,
                  text=public_text)
-    _audit(session, settings, actor, action, submission, state=submission.state, **details)
+    record_action(session, settings, actor, action, submission, state=submission.state, **details)
 
 
 def accept(session: Session, settings: Settings, actor: Actor, submission: Submission, *, kind: str,
@@ -143,7 +111,7 @@ def add_note(session: Session, settings: Settings, actor: Actor, submission: Sub
     if not body.strip():
         raise ActionError("请填写备注内容")
     session.add(InternalNote(submission_id=submission.id, author_id=actor.user.id, body=body.strip()))
-    _audit(session, settings, actor, "note_added", submission)
+    record_action(session, settings, actor, "note_added", submission)
     session.flush()
 
 
@@ -154,7 +122,7 @@ def reveal(session: Session, settings: Settings, actor: Actor, submission: Submi
     if not reason.strip():
         raise ActionError("请填写解除遮盖的理由")
     session.add(RevealGrant(submission_id=submission.id, granted_by_id=actor.user.id, reason=reason.strip()))
-    _audit(session, settings, actor, "identity_revealed", submission, reason=reason.strip())
+    record_action(session, settings, actor, "identity_revealed", submission, reason=reason.strip())
     session.flush()
 
 
@@ -168,5 +136,5 @@ def extend_deadline(session: Session, settings: Settings, actor: Actor, submissi
                     days: int, reason: str) -> None:
     if actor.role not in states.STAFF_DECIDERS:
         raise states.TransitionRefused("extend")
-    clocks.extend(session, submission, days, reason, actor.user)
-    _audit(session, settings, actor, "deadline_extended", submission, days=days, reason=reason)
+    clocks.extend(session, settings, submission, days, reason, actor.user)
+    record_action(session, settings, actor, "deadline_extended", submission, days=days, reason=reason)

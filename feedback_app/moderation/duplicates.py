@@ -34,11 +34,11 @@ from difflib import SequenceMatcher
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from feedback_app.auth.models import StaffUser
-from feedback_app.bulletin.models import Bulletin
-from feedback_app.intake.models import State, Submission
+from feedback_app.core.models import StaffUser
+from feedback_app.core.models import Bulletin
+from feedback_app.core.models import State, Submission
 from feedback_app.moderation.queue import visible_to
-from feedback_app.moderation.search import MIN_INDEXED_CHARS, body_matches
+from feedback_app.search.match import body_matches, MIN_INDEXED_CHARS
 
 SIMILAR = 0.8
 SHINGLES = 4

@@ -11,19 +11,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from feedback_app.config import Settings
-from feedback_app.db import utcnow
-from feedback_app.intake import querycode
-from feedback_app.intake.models import State, Submission, SubmissionEvent
-from feedback_app.intake.service import QUERY_CODE_KEY
-from feedback_app.moderation import states
-from feedback_app.moderation.actions import ActionError, Actor, _audit
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
+from feedback_app.core import querycode
+from feedback_app.core.models import State, Submission, SubmissionEvent
+from feedback_app.core.querycode import QUERY_CODE_KEY
+from feedback_app.core import states
+from feedback_app.audit.log import record_action
+from feedback_app.core.errors import ActionError
+from feedback_app.core.permissions import Actor
 
 # Clerks answer the hotline and the visitors' desk, reviewers stand in for them. Handlers work for the
 # unit the matter is about, administrators run the system: neither hands out the key to a citizen's file.
 REISSUERS = frozenset({"clerk", "reviewer"})
 ACTION = "query_code_reissued"
-EVENT_WORDS = "补发查询码"
 NOTE_MAX = 500
 
 
@@ -118,6 +119,6 @@ def reissue_query_code(
         action=ACTION, state_after=submission.state, public=False, at=utcnow(),
         text=f"核验方式：{chosen.label}",
     ))
-    _audit(session, settings, actor, ACTION, submission, method=method, note=note or None)
+    record_action(session, settings, actor, ACTION, submission, method=method, note=note or None)
     session.flush()
     return code

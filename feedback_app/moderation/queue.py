@@ -9,12 +9,12 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Date, Select, and_, func, literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
-from feedback_app.auth.models import Role, StaffUser
-from feedback_app.config import Settings
-from feedback_app.db import within_budget
-from feedback_app.intake.models import Channel, Kind, Reply, State, Submission
-from feedback_app.moderation import search
-from feedback_app.moderation.search import search_clause
+from feedback_app.core.models import Role, StaffUser
+from feedback_app.core.config import Settings
+from feedback_app.core.database import within_budget
+from feedback_app.core.models import Channel, Kind, Reply, State, Submission
+from feedback_app.search import match as search
+from feedback_app.search.match import search_clause
 
 PAGE_SIZE = 25
 NO_DUE = date(9999, 12, 31)  # sorts submissions without an open deadline last

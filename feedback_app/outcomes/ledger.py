@@ -38,13 +38,15 @@ from sqlalchemy import Date, Select, String, cast, func, literal_column, null, s
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record
-from feedback_app.auth.models import Role, StaffUser, Unit
-from feedback_app.bulletin.models import BulletinItem
-from feedback_app.config import Settings
-from feedback_app.intake.models import CHANNEL_LABELS, KIND_LABELS, RATING_LABELS, Reply, Submission
-from feedback_app.moderation import clocks, queue
-from feedback_app.moderation.models import Deadline
-from feedback_app.public.tracking import STATE_WORDS
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.models import BulletinItem
+from feedback_app.core.config import Settings
+from feedback_app.core.models import Reply, Submission
+from feedback_app.core.words import CHANNEL_LABELS, DEADLINE_KIND_LABELS, KIND_LABELS, RATING_LABELS
+from feedback_app.core import clocks
+from feedback_app.moderation import queue
+from feedback_app.core.models import Deadline
+from feedback_app.core.words import STATE_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ def columns(personal: bool) -> tuple[Column, ...]:
         Column("责任单位", LABEL, 18),
     ]
     for kind in clocks.KINDS:
-        label = clocks.DEADLINE_KIND_LABELS[kind]
+        label = DEADLINE_KIND_LABELS[kind]
         cols += [Column(f"{label}期限", DATE, 12), Column(f"{label}是否按期", LABEL, 10)]
     cols += [Column("答复日期", DATE, 12), Column("满意度", LABEL, 9)]
     if personal:

@@ -19,13 +19,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from feedback_app.bulletin.models import Bulletin
-from feedback_app.config import Settings
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Reply, State, Submission, SubmissionEvent
-from feedback_app.moderation.actions import ActionError, Actor, _audit
+from feedback_app.core.models import Bulletin
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Reply, State, Submission, SubmissionEvent
+from feedback_app.audit.log import record_action
+from feedback_app.core.errors import ActionError
+from feedback_app.core.permissions import Actor
 from feedback_app.outcomes import redaction
-from feedback_app.outcomes.models import Publication
+from feedback_app.core.models import Publication
 
 PUBLISHERS = frozenset({"reviewer", "admin"})
 # Accepted for handling: neither waiting for acceptance, nor rejected, nor merged into another.
@@ -169,7 +171,7 @@ def publish(session: Session, settings: Settings, actor: Actor, submission: Subm
         existing.text, existing.reply_text = text, reply_text or None
         existing.published_by_id, existing.published_at, existing.withdrawn_at = actor.user.id, now, None
     session.flush()
-    _audit(session, settings, actor, "published", submission, publication=existing.id,
+    record_action(session, settings, actor, "published", submission, publication=existing.id,
            reply=reply.id if reply else None, chars=len(text))
     session.flush()
     return existing
@@ -183,7 +185,7 @@ def withdraw(session: Session, settings: Settings, actor: Actor, submission: Sub
     if existing is None or existing.withdrawn_at is not None:
         raise PublicationRefused("此件当前没有公开。")
     existing.withdrawn_at = utcnow()
-    _audit(session, settings, actor, "publication_withdrawn", submission, publication=existing.id,
+    record_action(session, settings, actor, "publication_withdrawn", submission, publication=existing.id,
            reason=reason.strip()[:300] or None)
     session.flush()
     return existing
@@ -261,10 +263,22 @@ def published_count(session: Session, bulletin_id: int, item_number: int) -> int
 
 
 @dataclass(frozen=True)
+class ItemPublications:
+    counts: ItemCounts
+    latest: list[Published]
+    total: int
+
+
+@dataclass(frozen=True)
 class BulletinPublications:
     counts: dict[int, ItemCounts]
     latest: dict[int, list[Published]]
     totals: dict[int, int]
+
+    def item(self, number: int) -> ItemPublications:
+        """Counts and the latest published comments of one item."""
+        return ItemPublications(self.counts.get(number, ItemCounts()), self.latest.get(number, []),
+                                self.totals.get(number, 0))
 
 
 def for_bulletin(session: Session, bulletin_id: int) -> BulletinPublications:
@@ -352,7 +366,7 @@ class PublicationRow:
 
 
 def recent(session: Session, *, limit: int = 100) -> list[PublicationRow]:
-    from feedback_app.auth.models import StaffUser
+    from feedback_app.core.models import StaffUser
 
     label = case((StaffUser.display_name != "", StaffUser.display_name), else_=StaffUser.username)
     rows = session.execute(

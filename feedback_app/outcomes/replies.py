@@ -1,15 +1,17 @@
 """Replies: a handler drafts, a reviewer approves, then the reply reaches the citizen the way they asked."""
 from __future__ import annotations
 
-from flask import render_template
 from sqlalchemy.orm import Session
 
-from feedback_app.config import Settings
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Reply, ReplyBy, State, Submission
-from feedback_app.mail.outbox import enqueue
-from feedback_app.moderation import clocks, states
-from feedback_app.moderation.actions import ActionError, Actor, _audit
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Reply, ReplyBy, State, Submission
+from feedback_app.outbox.delivery import enqueue
+from feedback_app.outbox.texts import render_mail
+from feedback_app.core import clocks, states
+from feedback_app.audit.log import record_action
+from feedback_app.core.errors import ActionError
+from feedback_app.core.permissions import Actor
 
 
 def open_draft(submission: Submission) -> Reply | None:
@@ -34,7 +36,7 @@ def draft_reply(session: Session, settings: Settings, actor: Actor, submission: 
         clocks.mark_met(session, submission, "conclude", submission.concluded_at)
         clocks.deadlines_on_conclusion(session, settings, submission,
                                        submission.concluded_at.astimezone(settings.tz).date())
-    _audit(session, settings, actor, "reply_drafted", submission)
+    record_action(session, settings, actor, "reply_drafted", submission)
     session.flush()
     return reply
 
@@ -57,14 +59,14 @@ def approve_reply(session: Session, settings: Settings, actor: Actor, submission
             kind="reply",
             recipient=submission.email,
             subject=f"关于您反映事项的答复（受理编号 {submission.reference}）",
-            body=render_template("email/reply.txt", submission=submission, reply=reply,
+            body=render_mail("reply.txt", submission=submission, reply=reply,
                                  track_url=settings.public_url + "/track"),
             submission_id=submission.id,
         )
     for kind in ("inform", "conclude", "feedback"):
         clocks.mark_met(session, submission, kind, now)
     clocks.refresh_next_due(submission)
-    _audit(session, settings, actor, "reply_approved", submission, delivery=reply_by.value)
+    record_action(session, settings, actor, "reply_approved", submission, delivery=reply_by.value)
     session.flush()
     return reply
 
@@ -77,5 +79,5 @@ def record_delivery(session: Session, settings: Settings, actor: Actor, submissi
     if not note.strip():
         raise ActionError("请填写回复情况，如通话时间、寄出日期")
     reply.delivered_at, reply.delivery_note = utcnow(), note.strip()
-    _audit(session, settings, actor, "reply_delivered", submission, via=submission.reply_by)
+    record_action(session, settings, actor, "reply_delivered", submission, via=submission.reply_by)
     session.flush()

@@ -31,22 +31,13 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
-from feedback_app.auth.models import StaffUser, Unit
-from feedback_app.bulletin.models import Bulletin
-from feedback_app.config import Settings
-from feedback_app.intake.models import (
-    CHANNEL_LABELS,
-    KIND_LABELS,
-    RATING_LABELS,
-    Channel,
-    Kind,
-    Rating,
-    Reply,
-    State,
-    Submission,
-)
+from feedback_app.core.models import StaffUser, Unit
+from feedback_app.core.models import Bulletin
+from feedback_app.core.config import Settings
+from feedback_app.core.models import Channel, Kind, Rating, Reply, State, Submission
+from feedback_app.core.words import CHANNEL_LABELS, KIND_LABELS, RATING_LABELS
 from feedback_app.moderation.queue import visible_to
-from feedback_app.public.tracking import STATE_WORDS
+from feedback_app.core.words import STATE_WORDS
 
 NOT_ACCEPTED = (State.received.value, State.rejected.value, State.merged.value)
 ANSWERED = (State.answered.value, State.closed.value)

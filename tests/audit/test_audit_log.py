@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from feedback_app.audit.log import record, verify
-from feedback_app.audit.models import AuditEntry
+from feedback_app.core.models import AuditEntry
 
 
 def write(session, settings, n=3):

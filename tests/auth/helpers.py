@@ -19,9 +19,9 @@ import pyotp
 from sqlalchemy import update
 
 from feedback_app.auth import totp as totp_mod
-from feedback_app.auth.models import Role, StaffUser, Unit
-from feedback_app.auth.service import create_user
-from feedback_app.db import utcnow
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.auth.accounts import create_user
+from feedback_app.core.database import utcnow
 
 PASSWORD = "correct horse battery"
 COOKIE = "staff_session"
@@ -57,7 +57,7 @@ def create_staff(
 def create_team(session) -> dict:
     """Two units ("a", "b") and a staff member of each role; the handler works in unit a, the other
     handler in unit b."""
-    from feedback_app.auth.service import create_unit
+    from feedback_app.auth.accounts import create_unit
 
     unit_a, unit_b = create_unit(session, "区发展和改革局"), create_unit(session, "区住房和城乡建设局")
     session.commit()

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.models import StaffUser
-from feedback_app.auth.service import authenticate
+from feedback_app.core.models import AuditEntry
+from feedback_app.core.models import StaffUser
+from feedback_app.auth.accounts import authenticate
 from tests.auth.helpers import login
 
 PASSWORD = "a long initial password"
@@ -124,7 +124,7 @@ def test_password_reset_and_enable(cli, session):
 
 
 def test_on_a_terminal_the_password_is_asked_twice_without_echo(cli, session, monkeypatch):
-    import feedback_app.auth.cli as auth_cli
+    import feedback_app.cli.staff as auth_cli
 
     monkeypatch.setattr(auth_cli, "_interactive", lambda: True)
     result = cli("staff", "add", "deng.ji", "--role", "clerk", input=f"{PASSWORD}\n{PASSWORD}\n")

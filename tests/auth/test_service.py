@@ -6,10 +6,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from feedback_app.auth import passwords, service, totp
-from feedback_app.auth.models import StaffSession, StaffUser
-from feedback_app.auth.service import AccountError, authenticate, create_unit, create_user
-from feedback_app.db import utcnow
+from feedback_app.auth import accounts as service, passwords, totp
+from feedback_app.core.models import StaffSession, StaffUser
+from feedback_app.auth.accounts import AccountError, authenticate, create_unit, create_user
+from feedback_app.core.database import utcnow
 from tests.auth.helpers import PASSWORD, create_staff
 
 

@@ -8,7 +8,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from feedback_app.auth import passwords, totp
-from feedback_app.auth.sessions import safe_next
+from feedback_app.web.access import safe_next
 
 
 @pytest.mark.parametrize("target", ["/staff/", "/staff/submissions/HP2026-000001?tab=notes", "/track"])

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from feedback_app.intake.models import Submission
+from feedback_app.core.models import Submission
 from tests.browser.axe import axe_violations, describe
 from tests.conftest import SEED_SLUG
 

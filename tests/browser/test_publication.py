@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from feedback_app.db import utcnow
-from feedback_app.outcomes.models import Publication
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Publication
 from tests.auth.helpers import create_staff, fresh_code
 from tests.browser.axe import DESKTOP, axe_violations, describe
 from tests.browser.conftest import PHONE

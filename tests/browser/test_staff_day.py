@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from feedback_app.auth.service import create_unit
-from feedback_app.intake.models import Submission
+from feedback_app.auth.accounts import create_unit
+from feedback_app.core.models import Submission
 from tests.auth.helpers import create_staff, fresh_code
 from tests.browser.axe import DESKTOP, axe_violations, describe
 from tests.factories import create_web_submission

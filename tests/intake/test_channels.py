@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from feedback_app.db import utcnow
+from feedback_app.core.database import utcnow
 from feedback_app.intake import channels
 from feedback_app.intake.attachments import IncomingFile
 from feedback_app.intake.channels import (
@@ -18,9 +18,9 @@ from feedback_app.intake.channels import (
     Visit,
     Visitor,
 )
-from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission
+from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
 from feedback_app.intake.service import create_submission
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import Deadline
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
 BODY = "来电反映：区政务服务中心窗口午休时段无人值守，企业办事要等到下午。"

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.service import create_unit
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Attachment, Submission
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import AuditEntry
+from feedback_app.auth.accounts import create_unit
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Attachment, Submission
+from feedback_app.core.models import Deadline
 from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 
@@ -177,7 +177,7 @@ def test_a_phone_call_is_logged_and_the_citizen_can_track_it(app, clerk, session
 def test_the_receipt_is_for_this_clerk_and_only_for_a_while(app, clerk, people, settings, bulletin, monkeypatch):
     post(clerk, PHONE, phone_data(settings))
     assert receipt_of(clerk)[1] is not None
-    from feedback_app.intake import staff_views
+    from feedback_app.web.staff import intake as staff_views
 
     monkeypatch.setattr(staff_views, "RECEIPT_SECONDS", -1)
     post(clerk, PHONE, phone_data(settings, body=CALL_BODY + "（第二次来电）"))

@@ -13,10 +13,10 @@ from collections import Counter
 import pytest
 from sqlalchemy import text
 
-from feedback_app.db import make_engine
+from feedback_app.core.database import make_engine
 from tests.mail.corpus import CORPUS, INGESTED, OVERSIZE_LIMIT, QUARANTINED
 
-COMMAND = [sys.executable, "-c", "from feedback_app.cli import main; main()", "mail", "fetch"]
+COMMAND = [sys.executable, "-c", "from feedback_app.app import main; main()", "mail", "fetch"]
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Submission
-from feedback_app.mail.health import alarms, mailbox_health, mailbox_key
-from feedback_app.mail.imap import KEYWORD, connect, fetch_once
-from feedback_app.mail.models import InboundMessage, MailboxState
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Submission
+from feedback_app.mailbox.health import alarms, mailbox_health, mailbox_key
+from feedback_app.mailbox.imap import connect, fetch_once, KEYWORD
+from feedback_app.core.models import InboundMessage, MailboxState
 from tests.conftest import make_settings
 from tests.mail.corpus import CORPUS, INGESTED, OVERSIZE_LIMIT, QUARANTINED
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from feedback_app.mail.classify import chinese_number, detect_item, items_named
-from feedback_app.mail.decode import decode_bytes, decode_header, html_to_text
-from feedback_app.mail.parse import Limits, parse_message
+from feedback_app.mailbox.classify import chinese_number, detect_item, items_named
+from feedback_app.mailbox.decode import decode_bytes, decode_header, html_to_text
+from feedback_app.mailbox.parse import Limits, parse_message
 from tests.mail.corpus import CORPUS, OVERSIZE_LIMIT
 from tests.mail.corpus.samples import deep_nesting, many_parts
 

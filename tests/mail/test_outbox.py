@@ -13,9 +13,9 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from feedback_app.db import utcnow
-from feedback_app.mail.models import OutboxMessage, OutboxStatus
-from feedback_app.mail.outbox import SendReport, connect, enqueue, failed_messages, send_due
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import OutboxMessage, OutboxStatus
+from feedback_app.outbox.delivery import connect, enqueue, failed_messages, send_due, SendReport
 
 CITIZEN = "citizen@example.com"
 INTERNATIONAL = "用户@例子.中国"

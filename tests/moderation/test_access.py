@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app import create_app
-from feedback_app.auth.models import StaffUser, Unit
-from feedback_app.auth.service import create_unit
+from feedback_app.core.models import StaffUser, Unit
+from feedback_app.auth.accounts import create_unit
 from feedback_app.bulletin.service import import_bulletin
 from feedback_app.intake.attachments import IncomingFile
-from feedback_app.intake.models import Submission
-from feedback_app.moderation.action_views import DONE
+from feedback_app.core.models import Submission
+from feedback_app.web.staff.actions import DONE
 from tests.auth.helpers import create_staff, csrf_of, login
 from tests.conftest import SEED, SEED_SLUG, fresh_database, make_settings
 from tests.factories import create_reply, create_web_submission

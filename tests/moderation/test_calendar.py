@@ -7,15 +7,15 @@ from datetime import date, timedelta
 
 import pytest
 
-from feedback_app.config import Settings
-from feedback_app.moderation.calendar import (
+from feedback_app.core.config import Settings
+from feedback_app.core.calendar import (
     BUNDLED_CALENDAR,
-    CalendarError,
-    WorkCalendar,
     calendar_file,
+    CalendarError,
     load_calendar,
     save_calendar,
     validate_calendar_text,
+    WorkCalendar,
 )
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -8,10 +8,10 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import delete, select
 
-from feedback_app.audit.models import AuditEntry
-from feedback_app.intake.models import Kind, Submission
-from feedback_app.moderation.calendar import BUNDLED_CALENDAR, CalendarError, calendar_file, validate_calendar_text
-from feedback_app.moderation.clocks import (
+from feedback_app.core.models import AuditEntry
+from feedback_app.core.models import Kind, Submission
+from feedback_app.core.calendar import BUNDLED_CALENDAR, calendar_file, CalendarError, validate_calendar_text
+from feedback_app.core.clocks import (
     deadlines_on_acceptance,
     deadlines_on_receipt,
     extend,
@@ -19,7 +19,7 @@ from feedback_app.moderation.clocks import (
     mark_met,
     recount_open,
 )
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import Deadline
 from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
@@ -61,7 +61,7 @@ def running(session, settings, bulletin):
     request = received(session, settings, bulletin, Kind.request)
     deadlines_on_acceptance(session, settings, request, d("2026-12-07"))
     leader = create_staff(session, username="ling.dao", role="reviewer", totp=True)
-    extended = extend(session, request, 3, "需要联合调查", leader, settings=settings)
+    extended = extend(session, settings, request, 3, "需要联合调查", leader)
     session.commit()
     return {"moving": moving_inform, "met": met_inform, "extended": extended, "submission": moving}
 

@@ -8,11 +8,11 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import delete, func, select
 
-from feedback_app.auth.models import StaffUser
-from feedback_app.intake.models import Channel, Kind, Submission
-from feedback_app.intake.service import Draft, create_submission
-from feedback_app.moderation.calendar import BUNDLED_CALENDAR, CalendarError
-from feedback_app.moderation.clocks import (
+from feedback_app.core.models import StaffUser
+from feedback_app.core.models import Channel, Kind, Submission
+from feedback_app.intake.service import create_submission, Draft
+from feedback_app.core.calendar import BUNDLED_CALENDAR, CalendarError
+from feedback_app.core.clocks import (
     ClockError,
     deadlines_of,
     deadlines_on_acceptance,
@@ -24,7 +24,7 @@ from feedback_app.moderation.clocks import (
     refresh_next_due,
     status_of,
 )
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import Deadline
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
 
@@ -228,7 +228,7 @@ def accepted_request(session, settings, bulletin):
 
 
 def test_a_request_is_extended_once_with_approver_and_reason(session, settings, accepted_request, leader):
-    deadline = extend(session, accepted_request, 30, "涉及多个部门，需要联合调查", leader, settings=settings)
+    deadline = extend(session, settings, accepted_request, 30, "涉及多个部门，需要联合调查", leader)
     session.commit()
     session.expire_all()
     deadline = session.get(Deadline, deadline.id)
@@ -239,45 +239,45 @@ def test_a_request_is_extended_once_with_approver_and_reason(session, settings, 
     assert "经批准延长30日，延至 2026-06-01" in deadline.rule
     assert session.get(Submission, accepted_request.id).next_due_on == d("2026-06-01")
     with pytest.raises(ClockError, match="只能延长一次"):
-        extend(session, accepted_request, 5, "再延", leader, settings=settings)
+        extend(session, settings, accepted_request, 5, "再延", leader)
 
 
-def test_extension_takes_settings_from_the_app(app, session, accepted_request, leader):
-    with app.app_context():
-        deadline = extend(session, accepted_request, 10, "需补充材料", leader.id)
+def test_extension_approver_may_be_given_by_id(settings, session, accepted_request, leader):
+    deadline = extend(session, settings, accepted_request, 10, "需补充材料", leader.id)
     assert deadline.due_on == d("2026-05-11")  # 03-02 + 70
+    assert deadline.extension_approved_by_id == leader.id
 
 
 @pytest.mark.parametrize("days", [0, 31, -1, True])
 def test_extension_is_1_to_30_days(session, settings, accepted_request, leader, days):
     with pytest.raises(ClockError, match="1 至 30 日"):
-        extend(session, accepted_request, days, "理由", leader, settings=settings)
+        extend(session, settings, accepted_request, days, "理由", leader)
 
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_extension_needs_a_reason(session, settings, accepted_request, leader, reason):
     with pytest.raises(ClockError, match="理由"):
-        extend(session, accepted_request, 10, reason, leader, settings=settings)
+        extend(session, settings, accepted_request, 10, reason, leader)
 
 
 def test_extension_needs_an_approver(session, settings, accepted_request):
     with pytest.raises(ClockError, match="批准"):
-        extend(session, accepted_request, 10, "理由", None, settings=settings)
+        extend(session, settings, accepted_request, 10, "理由", None)
 
 
 def test_only_an_open_request_clock_can_be_extended(session, settings, bulletin, leader):
     suggestion = make(session, settings, bulletin)
     deadlines_on_receipt(session, settings, suggestion)
     with pytest.raises(ClockError, match="申诉求决") as info:
-        extend(session, suggestion, 10, "理由", leader, settings=settings)
+        extend(session, settings, suggestion, 10, "理由", leader)
     assert CJK.search(str(info.value)) and isinstance(info.value, ValueError)
     request = make(session, settings, bulletin, Kind.request)
     with pytest.raises(ClockError, match="尚未受理"):
-        extend(session, request, 10, "理由", leader, settings=settings)
+        extend(session, settings, request, 10, "理由", leader)
     deadlines_on_acceptance(session, settings, request, d("2026-03-02"))
     mark_met(session, request, "conclude", at("2026-04-01T02:00"))
     with pytest.raises(ClockError, match="已办结"):
-        extend(session, request, 10, "理由", leader, settings=settings)
+        extend(session, settings, request, 10, "理由", leader)
 
 
 # status and next_due_on ------------------------------------------------------------------------

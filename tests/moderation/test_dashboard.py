@@ -8,10 +8,10 @@ from html import unescape
 import pytest
 
 from feedback_app.audit.log import record
-from feedback_app.auth.service import create_unit
-from feedback_app.db import utcnow
-from feedback_app.mail.models import InboundMessage, MailboxState, OutboxMessage
-from feedback_app.moderation.dashboard import channel_alarms
+from feedback_app.auth.accounts import create_unit
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import InboundMessage, MailboxState, OutboxMessage
+from feedback_app.moderation.channels import channel_alarms
 from tests.auth.helpers import client_as, create_staff
 from tests.conftest import make_settings
 from tests.factories import create_web_submission

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert, select, text
 
-from feedback_app.db import utcnow
+from feedback_app.core.database import utcnow
 from feedback_app.intake import channels
-from feedback_app.intake.models import Kind, ReplyBy, Submission
+from feedback_app.core.models import Kind, ReplyBy, Submission
 from feedback_app.intake.service import body_hash, create_submission
 from feedback_app.moderation import duplicates
 from feedback_app.moderation.duplicates import candidates, shingles, similar_label, similarity

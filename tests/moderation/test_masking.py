@@ -1,7 +1,7 @@
 """What a handler sees of the citizen's identity."""
 import pytest
 
-from feedback_app.moderation.masking import identity_of, mask_address, mask_email, mask_name, mask_phone
+from feedback_app.core.masking import identity_of, mask_address, mask_email, mask_name, mask_phone
 
 
 @pytest.mark.parametrize("fn, value, masked", [

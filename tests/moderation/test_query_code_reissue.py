@@ -15,13 +15,14 @@ from sqlalchemy import select
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.audit.models import AuditEntry
-from feedback_app.intake import querycode
-from feedback_app.intake.models import Channel, Kind, ReplyBy, Submission, SubmissionEvent
-from feedback_app.intake.service import QUERY_CODE_KEY, Draft, create_submission
-from feedback_app.mail.models import OutboxMessage
+from feedback_app.core.models import AuditEntry
+from feedback_app.core import querycode
+from feedback_app.core.models import Channel, Kind, ReplyBy, Submission, SubmissionEvent
+from feedback_app.core.querycode import QUERY_CODE_KEY
+from feedback_app.intake.service import create_submission, Draft
+from feedback_app.core.models import OutboxMessage
 from feedback_app.moderation import actions, query_codes
-from feedback_app.moderation.actions import Actor
+from feedback_app.core.permissions import Actor
 from tests.auth.helpers import client_as, create_team, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission

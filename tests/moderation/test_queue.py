@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select, text, update
 
-from feedback_app.auth.models import Role, StaffUser, Unit
-from feedback_app.intake.models import State, Submission
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.models import State, Submission
 from feedback_app.moderation import queue
 from tests.factories import create_web_submission
 

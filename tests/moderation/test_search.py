@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from feedback_app.auth.models import Role, StaffUser
-from feedback_app.intake.models import Reply, Submission
-from feedback_app.migrate import upgrade
+from feedback_app.core.models import Role, StaffUser
+from feedback_app.core.models import Reply, Submission
+from feedback_app.migrations import upgrade
 from feedback_app.moderation import queue
-from feedback_app.moderation.search_backlog import PENDING, index_backlog
-from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
+from feedback_app.search.backlog import index_backlog, PENDING
+from feedback_app.search.match import fts_phrase, LOOKUP, PROBE, search_clause, WALK
 from tests.factories import create_reply, create_web_submission
 
 pytestmark = pytest.mark.usefixtures("search_texts")  # pending texts and indexed ones
@@ -256,8 +256,8 @@ def test_the_migration_indexes_existing_rows(session, settings, bulletin):
     """Rows written before the search objects existed are found once the migration has run."""
     from alembic import command
 
-    from feedback_app.db import utcnow
-    from feedback_app.migrate import alembic_config
+    from feedback_app.core.database import utcnow
+    from feedback_app.migrations import alembic_config
 
     engine = session.get_bind()
     session.close()
@@ -320,7 +320,7 @@ def _scan(dialect: str, q: str):
     """The answer of a scan of every text: what the index must equal."""
     from sqlalchemy import or_
 
-    from feedback_app.moderation.search import _contains
+    from feedback_app.search.match import _contains
 
     contains = _contains(dialect, q)
     return or_(contains(Submission.body), Submission.id.in_(select(Reply.submission_id).where(contains(Reply.body))))
@@ -398,7 +398,7 @@ def test_short_queries_use_the_pairs_index(session, make):
 
 def test_sqlite_chooses_how_to_join_the_matches_by_their_number(session, make, monkeypatch):
     """Few matches: looked up by id; most texts: probed row by row along the page's order; else walked."""
-    from feedback_app.moderation import search
+    from feedback_app.search import match as search
 
     if session.get_bind().dialect.name != "sqlite":
         return  # PostgreSQL's planner chooses from the statistics of its indexes

@@ -12,10 +12,10 @@ import random
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from feedback_app.intake.models import Submission
-from feedback_app.moderation import search_backlog
-from feedback_app.moderation.search import LOOKUP, PROBE, WALK, fts_phrase, search_clause
-from feedback_app.moderation.search_backlog import PENDING, bigram_tokens, index_backlog
+from feedback_app.core.models import Submission
+from feedback_app.search import backlog as search_backlog
+from feedback_app.search.match import fts_phrase, LOOKUP, PROBE, search_clause, WALK
+from feedback_app.search.backlog import bigram_tokens, index_backlog, PENDING
 from tests.conftest import fresh_database, make_settings
 from tests.factories import create_web_submission, submit
 
@@ -136,7 +136,7 @@ def test_every_batch_th_comment_indexes_the_backlog_once_its_response_has_gone(s
     first = submit(client, body="第一条：建议规范涉企检查的频次。")
     assert first.status_code == 303
     first.close()
-    second = submit(client, body="第二条：建议规范涉企检查的时间。")
+    second = submit(client, body="第二条：建议规范涉企检查的时间。", buffered=False)
     assert second.status_code == 303
     assert len(pending(session)) == 2  # the job waits for the response to be sent (and closed)
     session.rollback()
@@ -155,9 +155,9 @@ def test_a_failing_batch_loses_nothing_and_the_next_one_catches_up(sqlite, clien
 
     monkeypatch.setattr(search_backlog, "index_backlog", broken)
     for n in range(2):
-        response = submit(client, body=f"第{n}条：建议公开整改台账。")
+        response = submit(client, body=f"第{n}条：建议公开整改台账。", buffered=False)
         assert response.status_code == 303
-        with caplog.at_level(logging.ERROR, logger="feedback_app.db"):
+        with caplog.at_level(logging.ERROR, logger="feedback_app.core.database"):
             response.close()
     assert "a job after a commit failed" in caplog.text
     session.rollback()
@@ -176,7 +176,7 @@ def test_a_failing_batch_loses_nothing_and_the_next_one_catches_up(sqlite, clien
 def test_the_pending_texts_are_read_by_id_never_by_scanning_the_table(sqlite, session):
     from sqlalchemy.dialects import sqlite as dialect
 
-    from feedback_app.moderation.search import pending_matches
+    from feedback_app.search.match import pending_matches
 
     sql = str(pending_matches("营商环境").compile(dialect=dialect.dialect(), compile_kwargs={"literal_binds": True}))
     plan = " | ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
@@ -186,7 +186,7 @@ def test_the_pending_texts_are_read_by_id_never_by_scanning_the_table(sqlite, se
 def test_the_command_line_mail_import_indexes_the_backlog_when_a_batch_is_due(sqlite, database_url, tmp_path,
                                                                                session, bulletin, monkeypatch):
     from feedback_app import create_app
-    from feedback_app.mail.importer import import_paths
+    from feedback_app.mailbox.importer import import_paths
     from tests.mail.corpus import INGESTED, OVERSIZE_LIMIT, write_eml
 
     settings = make_settings(database_url, tmp_path, mail_max_bytes=OVERSIZE_LIMIT)

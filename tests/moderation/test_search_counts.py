@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedback_app import create_app
-from feedback_app.db import within_budget
+from feedback_app.core.database import within_budget
 from feedback_app.moderation import queue
 from tests.auth.helpers import client_as, create_staff
 from tests.conftest import make_settings

@@ -3,9 +3,9 @@ import itertools
 
 import pytest
 
-from feedback_app.intake.models import State
-from feedback_app.moderation import states
-from feedback_app.moderation.states import ROLES, StaleSubmission, TransitionRefused
+from feedback_app.core.models import State
+from feedback_app.core import states
+from feedback_app.core.states import ROLES, StaleSubmission, TransitionRefused
 from tests.factories import create_web_submission
 
 S = State

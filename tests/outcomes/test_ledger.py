@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import event, select, update
 
 from feedback_app.audit.log import verify
-from feedback_app.audit.models import AuditEntry
-from feedback_app.auth.service import create_unit
-from feedback_app.intake.models import Reply, Submission
-from feedback_app.moderation.models import Deadline
+from feedback_app.core.models import AuditEntry
+from feedback_app.auth.accounts import create_unit
+from feedback_app.core.models import Reply, Submission
+from feedback_app.core.models import Deadline
 from feedback_app.moderation.queue import Filters
 from feedback_app.outcomes import ledger
 from tests.auth.helpers import client_as, create_staff

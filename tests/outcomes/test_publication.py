@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.audit.models import AuditEntry
-from feedback_app.db import utcnow
-from feedback_app.intake.models import Submission
-from feedback_app.moderation.actions import Actor
+from feedback_app.core.models import AuditEntry
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import Submission
+from feedback_app.core.permissions import Actor
 from feedback_app.outcomes import publication
-from feedback_app.outcomes.models import Publication
+from feedback_app.core.models import Publication
 from feedback_app.outcomes.redaction import digits_of
 from tests.auth.helpers import client_as, create_team
 from tests.conftest import SEED_SLUG

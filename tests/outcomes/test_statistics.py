@@ -6,8 +6,8 @@ from itertools import count
 
 import pytest
 
-from feedback_app.auth.service import create_unit
-from feedback_app.intake.models import Reply, Submission
+from feedback_app.auth.accounts import create_unit
+from feedback_app.core.models import Reply, Submission
 from feedback_app.outcomes import charts, statistics
 from feedback_app.outcomes.statistics import Period
 from tests.auth.helpers import create_staff, login

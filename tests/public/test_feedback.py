@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from feedback_app import create_app
 from feedback_app.intake.attachments import path_of
-from feedback_app.intake.models import Attachment, Submission
-from feedback_app.mail.models import OutboxMessage
+from feedback_app.core.models import Attachment, Submission
+from feedback_app.core.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.factories import FORM, form_fields, receipt_of, submit, valid_data
 

@@ -4,8 +4,8 @@ import re
 from sqlalchemy import update
 
 from feedback_app import create_app
-from feedback_app.bulletin.models import Bulletin
-from feedback_app.public.form_page import CSRF_MARK, TOKEN_MARK
+from feedback_app.core.models import Bulletin
+from feedback_app.web.public.form_page import CSRF_MARK, TOKEN_MARK
 from tests.conftest import make_settings
 from tests.factories import FORM, form_fields, valid_data
 

@@ -11,7 +11,7 @@ import redis
 from sqlalchemy import func, select
 
 from feedback_app import create_app
-from feedback_app.intake.models import Submission
+from feedback_app.core.models import Submission
 from tests.conftest import make_settings
 from tests.factories import FORM, form_fields, valid_data
 

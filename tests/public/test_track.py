@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app import create_app
-from feedback_app.intake import querycode
-from feedback_app.intake.models import State, Submission
-from feedback_app.moderation import states
+from feedback_app.core import querycode
+from feedback_app.core.models import State, Submission
+from feedback_app.core import states
 from tests.conftest import make_settings
 from tests.factories import create_reply, create_web_submission, submit
 

@@ -6,7 +6,7 @@ Create Date: 2026-11-27 06:08:42.916345
 """
 from alembic import op
 import sqlalchemy as sa
-import feedback_app.db
+import feedback_app.core.database
 
 
 revision = '0001'
@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('contact_address', sa.String(length=300), nullable=True),
     sa.Column('contact_envelope_note', sa.String(length=300), nullable=True),
     sa.Column('contact_postcode', sa.String(length=12), nullable=True),
-    sa.Column('imported_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('imported_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bulletin')),
     sa.UniqueConstraint('slug', name=op.f('uq_bulletin_slug'))
     )

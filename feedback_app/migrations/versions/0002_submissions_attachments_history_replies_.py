@@ -6,7 +6,7 @@ Create Date: 2026-11-27 06:09:31.287649
 """
 from alembic import op
 import sqlalchemy as sa
-import feedback_app.db
+import feedback_app.core.database
 
 
 revision = '0002'
@@ -39,15 +39,15 @@ def upgrade() -> None:
     sa.Column('reply_by', sa.String(length=10), nullable=False),
     sa.Column('anonymous', sa.Boolean(), nullable=False),
     sa.Column('publish_consent', sa.Boolean(), nullable=False),
-    sa.Column('privacy_consent_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('privacy_consent_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('state', sa.String(length=10), nullable=False),
     sa.Column('rating', sa.String(length=20), nullable=True),
     sa.Column('query_code_hash', sa.String(length=64), nullable=False),
     sa.Column('form_token_hash', sa.String(length=64), nullable=True),
     sa.Column('client_hash', sa.String(length=64), nullable=True),
     sa.Column('body_hash', sa.String(length=64), nullable=False),
-    sa.Column('received_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.CheckConstraint("channel IN ('web', 'phone', 'email', 'letter', 'visit')", name=op.f('ck_submission_channel')),
     sa.CheckConstraint("kind IN ('suggestion', 'accusation', 'request', 'enquiry')", name=op.f('ck_submission_kind')),
@@ -74,7 +74,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('content_type', sa.String(length=40), nullable=False),
     sa.Column('display_name', sa.String(length=255), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_attachment_submission_id_submission'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment')),
     sa.UniqueConstraint('stored_name', name=op.f('uq_attachment_stored_name'))
@@ -90,10 +90,10 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('submission_id', sa.Integer(), nullable=True),
     sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name=op.f('ck_outbox_message_status')),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_outbox_message_submission_id_submission'), ondelete='SET NULL'),
@@ -108,8 +108,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('submission_id', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('approved_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('approved_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_reply_submission_id_submission'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reply'))
     )
@@ -119,7 +119,7 @@ def upgrade() -> None:
     op.create_table('submission_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('submission_id', sa.Integer(), nullable=False),
-    sa.Column('at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('action', sa.String(length=30), nullable=False),
     sa.Column('state_after', sa.String(length=10), nullable=False),
     sa.Column('public', sa.Boolean(), nullable=False),

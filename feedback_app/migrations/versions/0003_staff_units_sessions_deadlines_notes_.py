@@ -6,7 +6,7 @@ Create Date: 2026-11-27 06:22:06.056202
 """
 from alembic import op
 import sqlalchemy as sa
-import feedback_app.db
+import feedback_app.core.database
 
 
 revision = '0003'
@@ -27,7 +27,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_unit')),
     sa.UniqueConstraint('name', name=op.f('uq_unit_name'))
     )
@@ -40,10 +40,10 @@ def upgrade() -> None:
     sa.Column('unit_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
-    sa.Column('totp_confirmed_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('totp_confirmed_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('totp_last_step', sa.Integer(), nullable=True),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('password_changed_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('password_changed_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("role != 'handler' OR unit_id IS NOT NULL", name=op.f('ck_staff_user_handler_unit')),
     sa.CheckConstraint("role IN ('clerk', 'reviewer', 'handler', 'admin')", name=op.f('ck_staff_user_role')),
     sa.ForeignKeyConstraint(['unit_id'], ['unit.id'], name=op.f('fk_staff_user_unit_id_unit')),
@@ -55,7 +55,7 @@ def upgrade() -> None:
 
     op.create_table('audit_entry',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
@@ -77,10 +77,10 @@ def upgrade() -> None:
     op.create_table('staff_session',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('second_factor_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('second_factor_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('client', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['staff_user.id'], name=op.f('fk_staff_session_user_id_staff_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_session'))
@@ -95,11 +95,11 @@ def upgrade() -> None:
     sa.Column('starts_on', sa.Date(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('rule', sa.String(length=300), nullable=False),
-    sa.Column('met_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('met_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('extension_days', sa.Integer(), nullable=False),
     sa.Column('extension_reason', sa.Text(), nullable=True),
     sa.Column('extension_approved_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("kind IN ('inform', 'acceptance_notice', 'conclude', 'feedback')", name=op.f('ck_deadline_kind')),
     sa.CheckConstraint('extension_days >= 0 AND extension_days <= 30', name=op.f('ck_deadline_extension_days')),
     sa.ForeignKeyConstraint(['extension_approved_by_id'], ['staff_user.id'], name=op.f('fk_deadline_extension_approved_by_id_staff_user')),
@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('submission_id', sa.Integer(), nullable=False),
     sa.Column('author_id', sa.Integer(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['author_id'], ['staff_user.id'], name=op.f('fk_internal_note_author_id_staff_user')),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_internal_note_submission_id_submission'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_internal_note'))
@@ -128,7 +128,7 @@ def upgrade() -> None:
     sa.Column('submission_id', sa.Integer(), nullable=False),
     sa.Column('granted_by_id', sa.Integer(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
-    sa.Column('created_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['granted_by_id'], ['staff_user.id'], name=op.f('fk_reveal_grant_granted_by_id_staff_user')),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_reveal_grant_submission_id_submission'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_reveal_grant'))
@@ -139,7 +139,7 @@ def upgrade() -> None:
     with op.batch_alter_table('reply', schema=None) as batch_op:
         batch_op.add_column(sa.Column('drafted_by_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('approved_by_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('delivered_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('delivered_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('delivery_note', sa.Text(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_reply_drafted_by_id_staff_user'), 'staff_user', ['drafted_by_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_reply_approved_by_id_staff_user'), 'staff_user', ['approved_by_id'], ['id'])
@@ -148,8 +148,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('unit_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('handler_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('merged_into_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('accepted_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('concluded_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('accepted_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('concluded_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('reject_reason', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('next_due_on', sa.Date(), nullable=True))
         batch_op.create_index(batch_op.f('ix_submission_handler_id'), ['handler_id'], unique=False)

@@ -6,7 +6,7 @@ SQLite: two FTS5 tables with the trigram tokenizer over the texts themselves (ex
 text is not stored twice): ``submission_fts`` over submission.body and ``reply_fts`` over reply.body,
 kept up to date by triggers on every insert, update of the text, and delete.
 PostgreSQL: pg_trgm and GIN trigram indexes on submission.body and reply.body.
-These search objects are not in the models; ``feedback_app.moderation.search.include_name`` keeps them
+These search objects are not in the models; ``feedback_app.search.match.include_name`` keeps them
 out of the schema comparison.
 
 A later migration that makes SQLite rebuild ``submission`` or ``reply`` (an alembic batch operation

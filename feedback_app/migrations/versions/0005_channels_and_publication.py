@@ -5,7 +5,7 @@ Revises: 0004
 """
 from alembic import op
 import sqlalchemy as sa
-import feedback_app.db
+import feedback_app.core.database
 
 revision = '0005'
 down_revision = '0004'
@@ -31,8 +31,8 @@ def upgrade() -> None:
     sa.Column('sender', sa.String(length=320), nullable=True),
     sa.Column('subject', sa.String(length=500), nullable=True),
     sa.Column('submission_id', sa.Integer(), nullable=True),
-    sa.Column('received_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('flagged_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('flagged_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('stored', 'ingested', 'quarantined', 'released')", name=op.f('ck_inbound_message_status')),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_inbound_message_submission_id_submission'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_message')),
@@ -45,9 +45,9 @@ def upgrade() -> None:
 
     op.create_table('mailbox_state',
     sa.Column('mailbox', sa.String(length=200), nullable=False),
-    sa.Column('last_attempt_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_success_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('failing_since', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_attempt_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_success_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failing_since', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.PrimaryKeyConstraint('mailbox', name=op.f('pk_mailbox_state'))
     )
@@ -58,8 +58,8 @@ def upgrade() -> None:
     sa.Column('text', sa.Text(), nullable=False),
     sa.Column('reply_text', sa.Text(), nullable=True),
     sa.Column('published_by_id', sa.Integer(), nullable=False),
-    sa.Column('published_at', feedback_app.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('withdrawn_at', feedback_app.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', feedback_app.core.database.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['published_by_id'], ['staff_user.id'], name=op.f('fk_publication_published_by_id_staff_user')),
     sa.ForeignKeyConstraint(['submission_id'], ['submission.id'], name=op.f('fk_publication_submission_id_submission'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_publication')),

@@ -18,7 +18,7 @@ PostgreSQL: an IMMUTABLE function ``feedback_bigrams(text) -> tsvector`` (lexeme
 array_to_tsvector, no text parser involved), GIN expression indexes on it for both tables, and
 ``feedback_bigram_query(q) -> tsquery`` for the query side; lower() there is the one ILIKE uses.
 
-These objects are not in the models: ``feedback_app.moderation.search.include_name`` keeps them out
+These objects are not in the models: ``feedback_app.search.match.include_name`` keeps them out
 of the schema comparison. As with 0004, a later migration that makes SQLite rebuild ``submission`` or
 ``reply`` drops these triggers with the table and must create them again (``SQLITE_TRIGGERS``; for
 ``submission``, those of 0009 instead).

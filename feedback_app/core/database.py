@@ -1,0 +1,266 @@
+"""The declarative base, the engine, the SQLite write gate, and jobs that run after a commit.
+
+Services receive a session and flush; whoever opened it (a request, a command) commits once.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+import weakref
+from datetime import datetime, timezone
+from typing import Callable, TypeVar
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime")
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+WAL_CHECKPOINT_PAGES = 8000
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        # A statement that may fail halfway keeps the pages it changes in a statement journal, which
+        # spills to a temporary file past 64 KiB: a comment's insert passes that (memory instead: +8%
+        # comments per second). Temporary B-trees are then held in memory too; the exports' and the
+        # queue's plans sort nothing (they walk indexes), a search's set of matching ids is the largest.
+        cur.execute("PRAGMA temp_store=MEMORY")
+        # A checkpoint runs inside the commit that crosses this many pages of WAL, while every other
+        # writer waits. Every 8,000 pages (32 MB) rather than SQLite's 1,000: a page that every
+        # comment changes (an index's last leaf) is copied once per checkpoint however often it changed.
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        # A writing transaction takes the write lock up front, so that it waits for another
+        # writer instead of failing on a stale snapshot.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+                             else "BEGIN")
+
+
+class WriteGate:
+    """One SQLite writer at a time among this machine's workers, queued by the kernel.
+
+    A SQLite writer that finds the database locked sleeps and tries again (its busy handler waits
+    1, 2, 5, 10… ms), so under load two workers spend more time asleep than writing. A request
+    that is about to write takes an exclusive ``flock`` on a file beside the database first: the
+    next writer wakes the moment the previous one has committed. A thread lock comes first, since
+    ``flock`` does not exclude two threads of one process; the file is opened by each process
+    itself, since a descriptor inherited across ``fork`` would share one lock. Writers that do not
+    pass the gate (the command line) still meet SQLite's own busy handler, as before.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+        this = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (gate := this()) is not None and gate._forked())
+
+    def _forked(self) -> None:
+        """In a new child process: a lock and a descriptor of its own, whatever the parent held."""
+        self._threads = threading.Lock()
+        self._fd = None
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+def write_gate(engine: Engine) -> WriteGate | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return WriteGate(database + ".writegate")
+
+
+WRITE_GATE = "write_gate"  # session.info: the WriteGate this session's writers pass (SQLite files only)
+_GATE_HELD = "write_gate_held"
+
+
+def make_sessionmaker(engine: Engine, gate: WriteGate | None) -> sessionmaker[Session]:
+    """Sessions of ``engine`` whose writers pass ``gate`` (see ``write_gate``)."""
+    return sessionmaker(engine, expire_on_commit=False, info={WRITE_GATE: gate})
+
+
+def begin_immediate(session: Session) -> None:
+    """Start ``session``'s transaction ready to write: on SQLite it passes the write gate and holds
+    the write lock from its first statement (``release_write_gate`` lets the next writer in)."""
+    if session.get_bind().dialect.name == "sqlite":
+        gate: WriteGate | None = session.info.get(WRITE_GATE)
+        if gate is not None and not session.info.get(_GATE_HELD):
+            gate.acquire()
+            session.info[_GATE_HELD] = True
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def release_write_gate(session: Session) -> None:
+    """Let the next writer through the gate, once ``session``'s transaction has ended."""
+    if session.info.pop(_GATE_HELD, False):
+        session.info[WRITE_GATE].release()
+
+
+def begin_write(session: Session) -> None:
+    """End the read-only part of the work and start the writing transaction.
+
+    On SQLite the new transaction holds the write lock from its first statement, so whatever the
+    caller reads next (a check that a form was not already submitted, say) cannot go stale before
+    it writes. On PostgreSQL row locks and unique constraints do that work; nothing changes.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        if session.in_transaction():  # a comment usually read nothing before
+            session.commit()
+        begin_immediate(session)
+
+
+AFTER_COMMIT = "after_commit"
+Job = Callable[[Session], object]
+
+
+def after_commit(session: Session, job: Job) -> None:
+    """Leave ``job`` for after this transaction has committed: it runs in a writing transaction of its
+    own (a request's, once its response has gone out; see ``run_after_commit`` for the command line).
+    A rollback forgets it. For work that may wait: a job that fails is logged, and must leave things so
+    that a later one can do its work."""
+    session.info.setdefault(AFTER_COMMIT, []).append(job)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_jobs(session: Session) -> None:
+    session.info.pop(AFTER_COMMIT, None)
+
+
+def take_jobs(session: Session) -> list[Job]:
+    """The jobs ``session`` left with ``after_commit``, taken (once it has committed)."""
+    return session.info.pop(AFTER_COMMIT, [])
+
+
+def run_after_commit(session: Session) -> None:
+    """The command line's counterpart of a request's end: run the jobs ``session`` left with
+    ``after_commit``, now that it has committed, each in a session of its own (without the write gate:
+    a command-line writer meets SQLite's busy handler, as elsewhere)."""
+    bind = session.get_bind()
+    run_jobs(lambda: Session(bind), take_jobs(session))
+
+
+def run_jobs(new_session: Callable[[], Session], jobs: list[Job]) -> None:
+    """Run each job in a writing transaction of its own; a failure is logged and the others still run."""
+    for job in jobs:
+        try:
+            with new_session() as work:
+                begin_immediate(work)
+                try:
+                    job(work)
+                    work.commit()
+                finally:
+                    work.rollback()
+                    release_write_gate(work)
+        except Exception:  # noqa: BLE001 - the commit it follows stands; the job's own work waits
+            log.exception("a job after a commit failed")
+
+
+def within_budget(session: Session, milliseconds: int, run: Callable[[], T]) -> T | None:
+    """``run()``, or None when its statements take longer than ``milliseconds``: for what a page can
+    do without (the per-state counts of a search found in most texts), never for what it must show.
+
+    SQLite: a progress handler interrupts the statement; the transaction stays usable. PostgreSQL:
+    a ``statement_timeout`` inside a savepoint, rolled back to when it fires.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.driver_connection
+        deadline = time.monotonic() + milliseconds / 1000
+        raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        try:
+            return run()
+        except OperationalError as exc:
+            if "interrupted" not in str(exc.orig):
+                raise
+            return None
+        finally:
+            raw.set_progress_handler(None, 0)
+    savepoint = session.begin_nested()
+    try:
+        session.execute(text(f"SET LOCAL statement_timeout = {max(1, int(milliseconds))}"))
+        result = run()
+        session.execute(text("SET LOCAL statement_timeout = DEFAULT"))
+    except OperationalError as exc:
+        savepoint.rollback()  # also undoes the SET LOCAL
+        if getattr(exc.orig, "sqlstate", None) != "57014":  # query_canceled
+            raise
+        return None
+    savepoint.commit()
+    return result

@@ -1,0 +1,277 @@
+"""One raw message in, its facts out: headers, the text a person wrote, the files; never an exception.
+
+The parser stops as soon as a message has more MIME parts than allowed, so a hostile message costs
+milliseconds; nesting and size are checked too. Whatever cannot be read is reported in ``problem``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesFeedParser
+from email.utils import getaddresses
+
+from feedback_app.mailbox.classify import auto_reply_reason, bounce_reason
+from feedback_app.mailbox.decode import (
+    decode_bytes,
+    decode_header,
+    header_param,
+    html_charset,
+    html_to_text,
+    tidy,
+)
+
+FEED_CHUNK = 64 * 1024
+_BROKEN = ("StartBoundaryNotFoundDefect", "NoBoundaryInMultipartDefect", "MultipartInvariantViolationDefect")
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_parts: int
+    max_depth: int
+
+    @classmethod
+    def of(cls, settings) -> "Limits":
+        return cls(settings.mail_max_bytes, settings.mail_max_parts, settings.mail_max_depth)
+
+
+@dataclass
+class Part:
+    """A file attached to the mail (or a forwarded mail), as it came."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Parsed:
+    message_id: str | None = None
+    subject: str = ""
+    from_header: str = ""
+    sender_name: str | None = None
+    sender: str | None = None  # the From address as written
+    to: str = ""
+    date: str | None = None
+    text: str = ""
+    html_only: bool = False
+    parts: list[Part] = field(default_factory=list)
+    problem: str | None = None  # why the message cannot be read as a comment
+    auto_reply: str | None = None
+    bounce: str | None = None
+
+
+class _TooManyParts(Exception):
+    pass
+
+
+def _parse_tree(raw: bytes, max_parts: int | None) -> EmailMessage:
+    """The message tree; raises _TooManyParts as soon as the parser makes one part too many."""
+    made = 0
+
+    def factory(policy=policy.default):
+        nonlocal made
+        made += 1
+        if max_parts is not None and made > max_parts + 1:  # the message itself is not a MIME part
+            raise _TooManyParts()
+        return EmailMessage(policy=policy)
+
+    parser = BytesFeedParser(_factory=factory, policy=policy.default)
+    made = 0  # the parser calls the factory once to probe it
+    for start in range(0, len(raw), FEED_CHUNK):
+        parser.feed(raw[start:start + FEED_CHUNK])
+    return parser.close()
+
+
+def _depth(msg: Message) -> int:
+    deepest, stack = 0, [(msg, 0)]
+    while stack:
+        part, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if part.is_multipart():
+            stack.extend((child, depth + 1) for child in part.get_payload())
+    return deepest
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header section of a raw message (up to the first empty line)."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    return raw[:match.start() + 1] if match else raw
+
+
+def parse_message(raw: bytes, limits: Limits, *, lenient: bool = False) -> Parsed:
+    """The facts of a message. ``lenient`` (a release by staff): no limits, and broken structure is read
+    as far as it goes instead of being reported."""
+    if not lenient and len(raw) > limits.max_bytes:
+        out = headers_only(raw)
+        out.problem = f"邮件过大（{len(raw):,} 字节，上限 {limits.max_bytes:,} 字节）"
+        return out
+    try:
+        msg = _parse_tree(raw, None if lenient else limits.max_parts)
+    except _TooManyParts:
+        out = headers_only(raw)
+        out.problem = f"MIME 部分过多（超过 {limits.max_parts} 个）"
+        return out
+    except RecursionError:
+        out = headers_only(raw)
+        out.problem = "MIME 嵌套过深，无法解析"
+        return out
+    except Exception as exc:  # noqa: BLE001 - whatever the parser trips on, the message is kept and reported
+        out = headers_only(raw)
+        out.problem = f"无法解析（{type(exc).__name__}）"
+        return out
+    out = Parsed()
+    try:
+        _read_headers(msg, out)
+        if not lenient:
+            depth = _depth(msg)
+            if depth > limits.max_depth:
+                out.problem = f"MIME 嵌套过深（{depth} 层，上限 {limits.max_depth} 层）"
+                return out
+            if not msg.keys() or not _HEADER_LINE.match(raw[:1024].lstrip()):
+                out.problem = "不是有效的邮件（没有邮件头）"
+                return out
+            broken = sorted({type(d).__name__ for p in msg.walk() for d in p.defects if type(d).__name__ in _BROKEN})
+            if broken:
+                out.problem = f"邮件结构损坏（{', '.join(broken)}）"
+                return out
+        out.auto_reply = auto_reply_reason(msg, out.subject)
+        out.bounce = bounce_reason(msg, out.sender)
+        texts: list[tuple[str, str]] = []
+        _walk(msg, texts, out.parts)
+        plain = [t for kind, t in texts if kind == "plain" and t]
+        out.html_only = not plain and any(t for kind, t in texts if kind == "html")
+        out.text = "\n\n".join(t for _, t in texts if t).strip()
+        if lenient and not out.text and not out.parts:
+            out.text = tidy(decode_bytes(raw[len(header_block(raw)):]))
+    except RecursionError:
+        out.problem = "MIME 嵌套过深，无法解析"
+    except Exception as exc:  # noqa: BLE001
+        out.problem = f"无法解析（{type(exc).__name__}）"
+        if lenient:
+            out.problem, out.text = None, tidy(decode_bytes(raw[len(header_block(raw)):]))
+    return out
+
+
+def headers_only(raw: bytes) -> Parsed:
+    """What the header section alone tells (for messages whose body is not read)."""
+    out = Parsed()
+    try:
+        _read_headers(_parse_tree(header_block(raw)[:256 * 1024] + b"\n", 0), out)
+    except Exception:  # noqa: BLE001 - nothing more can be known
+        pass
+    return out
+
+
+def _raw(msg: Message, name: str) -> str | None:
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
+
+
+def _read_headers(msg: Message, out: Parsed) -> None:
+    out.subject = decode_header(_raw(msg, "Subject"))[:500]
+    message_id = decode_header(_raw(msg, "Message-ID"))
+    out.message_id = message_id[:998] or None
+    raw_from = _raw(msg, "From") or ""
+    out.from_header = decode_header(raw_from)[:500]
+    unfolded = re.sub(r"\r?\n[ \t]", " ", raw_from)
+    pairs = [(n, a) for n, a in getaddresses([unfolded]) if a]
+    if pairs:
+        name, address = pairs[0]
+        out.sender_name = decode_header(name)[:100] or None
+        out.sender = decode_header(address)[:320] or None
+    out.to = decode_header(_raw(msg, "To"))[:1000]
+    out.date = decode_header(_raw(msg, "Date"))[:100] or None
+
+
+def _is_body_text(part: Message, ctype: str) -> bool:
+    return (ctype in {"text/plain", "text/html"} and part.get_content_disposition() != "attachment"
+            and not filename_of(part))
+
+
+def _walk(part: Message, texts: list[tuple[str, str]], parts: list[Part]) -> None:
+    ctype = part.get_content_type()
+    if ctype == "message/rfc822" and part.is_multipart():
+        inner = part.get_payload(0)
+        subject = decode_header(_raw(inner, "Subject"))
+        texts.append(("plain", f"—— 转发的邮件：{subject or '（无主题）'} ——"))
+        _walk(inner, texts, parts)
+        return
+    if part.is_multipart():
+        children = [c for c in part.get_payload() if isinstance(c, Message)]
+        if ctype == "multipart/alternative":
+            chosen = _alternative(children)
+            for child in children:
+                if child is chosen:
+                    _walk(child, texts, parts)
+                else:  # files attached inside the alternative that was not chosen
+                    parts.extend(_files_in(child))
+        else:
+            for child in children:
+                _walk(child, texts, parts)
+        return
+    if part.get_content_maintype() == "multipart":  # a broken multipart: its body is one undivided text
+        texts.append(("plain", tidy(decode_bytes(_payload(part)))))
+        return
+    if _is_body_text(part, ctype):
+        text = text_of(part)
+        texts.append(("html" if ctype == "text/html" else "plain", text))
+        return
+    data = _payload(part)
+    if data or filename_of(part):
+        parts.append(Part(filename_of(part) or "", ctype, data))
+
+
+def _alternative(children: list[Message]) -> Message | None:
+    for wanted in ("text/plain", "text/html"):
+        for child in children:
+            if child.get_content_type() == wanted and _is_body_text(child, wanted) and text_of(child):
+                return child
+    return next((c for c in children if c.is_multipart()), children[0] if children else None)
+
+
+def _files_in(part: Message) -> list[Part]:
+    found = []
+    for sub in part.walk():
+        if not sub.is_multipart() and sub.get_content_disposition() == "attachment":
+            found.append(Part(filename_of(sub) or "", sub.get_content_type(), _payload(sub)))
+    return found
+
+
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:  # noqa: BLE001 - a transfer encoding that cannot be undone: nothing to keep
+        return b""
+    return data if isinstance(data, bytes) else b""
+
+
+def text_of(part: Message) -> str:
+    """A text part as plain text: its charset honoured (GB2312/GBK read as GB18030), HTML flattened."""
+    data = _payload(part)
+    charset = part.get_content_charset()
+    if part.get_content_type() == "text/html":
+        return html_to_text(decode_bytes(data, charset or html_charset(data)))
+    return tidy(decode_bytes(data, charset))
+
+
+# --- file names -----------------------------------------------------------------------------------
+
+def filename_of(part: Message) -> str | None:
+    """The attachment's file name, decoded whatever way the sender's program wrote it."""
+    for header, name in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        value = _raw(part, header)
+        if value:
+            found = header_param(value, name)
+            if found:
+                return found.strip()
+    try:
+        fallback = part.get_filename()
+    except Exception:  # noqa: BLE001
+        return None
+    return str(fallback).strip() if fallback else None

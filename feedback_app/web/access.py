@@ -1,0 +1,119 @@
+"""Who is asking, on a staff page: the login behind the cookie, and the gate every staff view passes.
+
+The logins themselves (kept on the server, ended on logout, password change or disabling) are
+``feedback_app.auth.logins``; this module reads the cookie, keeps it, and turns away who may not pass.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from sqlalchemy.orm import Session
+
+from feedback_app.core.models import StaffSession, StaffUser
+from feedback_app.core.database import utcnow
+from feedback_app.auth import logins
+from feedback_app.web.transaction import after_response, get_session
+
+COOKIE = "staff_session"
+
+
+def needs_second_factor(user: StaffUser) -> bool:
+    return logins.needs_second_factor(current_app.extensions["settings"], user)
+
+
+def start_session(db: Session, user: StaffUser, *, second_factor: bool = False) -> str:
+    """A fresh login for ``user`` (never reuse one from before login); its token goes in the cookie."""
+    token = logins.open_login(db, user, request.remote_addr, second_factor=second_factor)
+    g.staff_cookie = ("set", token)
+    return token
+
+
+def end_session(db: Session) -> None:
+    row: StaffSession | None = g.get("staff_session_row")
+    if row is not None:
+        logins.end_login(db, row)
+    g.staff_cookie = ("clear", None)
+
+
+def _load() -> None:
+    """Who is asking: the login of the cookie, read only (what changes is written after the response)."""
+    g.staff = None
+    g.staff_session_row = None
+    token = request.cookies.get(COOKIE)
+    if not token or not request.path.startswith("/staff"):
+        return
+    now = utcnow()
+    found = logins.find_login(get_session(), current_app.extensions["settings"], token, now)
+    if found.lapsed is not None:
+        lapsed = found.lapsed
+        after_response(lambda db: logins.lapse(db, lapsed, now))
+    row = found.row
+    if row is None:
+        g.staff_cookie = ("clear", None)
+        return
+    if now - row.last_seen_at > logins.SEEN_EVERY:  # not on every click
+        row_id = row.id
+        after_response(lambda db: logins.seen(db, row_id, now))
+    g.staff_session_row = row
+    g.staff = row.user
+
+
+def _write_cookie(response):
+    action, token = g.pop("staff_cookie", (None, None))
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    if action == "set":
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/staff")
+    elif action == "clear":
+        response.delete_cookie(COOKIE, path="/staff", httponly=True, samesite="Strict", secure=secure)
+    if request.path.startswith("/staff"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_staff_sessions(app: Flask) -> None:
+    app.before_request(_load)
+    app.after_request(_write_cookie)
+    app.context_processor(lambda: {"staff": current_staff()})
+
+
+def current_staff() -> StaffUser | None:
+    """The logged-in staff member who has passed every factor their role needs."""
+    user = g.get("staff")
+    row = g.get("staff_session_row")
+    if user is None or row is None:
+        return None
+    if needs_second_factor(user) and row.second_factor_at is None:
+        return None
+    return user
+
+
+def safe_next(target: str | None) -> str | None:
+    """A path of this site, or None: never another host, scheme, or a path that browsers read as one."""
+    if not target or any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+def require_roles(*roles: str):
+    """Only staff of these roles; others get 403, and anybody not logged in goes to the login page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = current_staff()
+            if user is None:
+                if g.get("staff") is not None:  # password given, second factor still missing
+                    return redirect(url_for("auth.second_factor"))
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if roles and user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

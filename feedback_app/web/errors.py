@@ -1,0 +1,46 @@
+"""Domain exceptions and the one place that turns errors into pages."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from feedback_app.core.errors import NotFound
+
+MESSAGES = {
+    400: ("请求无效", "页面提交的内容无法处理，请返回上一页重试。"),
+    403: ("无权访问", "您没有访问此页面的权限。"),
+    404: ("页面不存在", "您访问的页面不存在或已被移除，请检查网址，或返回首页。"),
+    405: ("请求方式不允许", "此页面不支持这种访问方式，请返回首页重新进入。"),
+    413: ("提交内容过大", "提交的内容（含附件）超过了允许的大小。请返回上一页，删去或缩小附件后再提交。"),
+    429: ("操作过于频繁", "您的操作过于频繁，请稍后再试。如情况紧急，请拨打通报中公布的联系电话。"),
+    500: ("服务暂时出错", "系统暂时无法处理您的请求，请稍后再试。您此前已确认提交的内容不会丢失。"),
+    503: ("服务暂不可用", "系统正在维护，请稍后再试。"),
+}
+
+
+def error_page(code: int):
+    title, message = MESSAGES.get(code, MESSAGES[500])
+    return render_template("errors/error.html", code=code, title=title, message=message), code
+
+
+def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.response is not None:  # a view chose its own answer (e.g. a rate limit keeping the form)
+            return exc.response
+        response = error_page(exc.code or 500)
+        if exc.code == 405 and exc.valid_methods:
+            return response[0], exc.code, {"Allow": ", ".join(exc.valid_methods)}
+        return response
+
+    @app.errorhandler(NotFound)
+    def not_found(_exc):
+        return error_page(404)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path,
+                         exc_info=exc)
+        return error_page(InternalServerError.code)

@@ -1,0 +1,333 @@
+"""The citizen form, the receipt and the query page. Thin handlers: the work is in intake."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session as cookie,
+    url_for,
+)
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from wtforms import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from feedback_app.core.models import Bulletin
+from feedback_app.bulletin.service import get_bulletin
+from feedback_app.core.config import Settings
+from feedback_app.core.database import begin_write
+from feedback_app.web.transaction import get_session, late_write_lock
+from feedback_app.intake.attachments import IncomingFile, problems, TYPE_LABELS
+from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
+from feedback_app.intake.service import (
+    Draft,
+    earlier_receipt,
+    prepare_submission,
+    Receipt,
+    receipt_for_token,
+    store_submission,
+)
+from feedback_app.core.querycode import display
+from feedback_app.web.public.form_page import blank_page, CSRF_MARK, fill, form_facts, FormFacts, TOKEN_MARK
+from feedback_app.web.public.forms import (
+    check_feedback,
+    FeedbackForm,
+    FollowUpForm,
+    RatingForm,
+    read_feedback,
+    TrackForm,
+)
+from feedback_app.outcomes.tracking import add_follow_up, find_for_citizen, rate, status_view
+from feedback_app.web.limits import limit_view
+
+bp = Blueprint("public", __name__)
+
+FORM_TOKEN_MAX_AGE = 24 * 3600
+TRACK_GRANT_SECONDS = 30 * 60
+RECEIPT_SECONDS = 15 * 60  # how long this browser can show the receipt again (a refresh, a print)
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def _signer() -> URLSafeTimedSerializer:
+    """The form token's serializer, made once per app and key (making one serializes a test value)."""
+    key = current_app.secret_key
+    cached = current_app.extensions.get("feedback_form_signer")
+    if cached is None or cached[0] != key:
+        signer = URLSafeTimedSerializer(key, salt="feedback-form", signer_kwargs={"digest_method": hashlib.sha1})
+        cached = current_app.extensions["feedback_form_signer"] = (key, signer)
+    return cached[1]
+
+
+def _csrf_enabled() -> bool:
+    return current_app.config.get("WTF_CSRF_ENABLED", True)
+
+
+def _csrf_valid() -> bool:
+    if not _csrf_enabled():
+        return True
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
+
+
+def _csrf_failed(form) -> bool:
+    field = getattr(form, "csrf_token", None)
+    return bool(field is not None and field.errors)
+
+
+def _feedback_form(facts: FormFacts, **kwargs) -> FeedbackForm:
+    """The form's fields; its CSRF token is checked and drawn by the view (see ``form_page``)."""
+    return FeedbackForm(item_choices=list(facts.item_choices), meta={"csrf": False}, **kwargs)
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_html(bulletin: Bulletin, form: FeedbackForm, notice: str | None, csrf_value: str | None) -> str:
+    s = settings()
+    return render_template(
+        "public/feedback.html",
+        bulletin=bulletin,
+        form=form,
+        csrf_value=csrf_value,
+        notice=notice,
+        limits=s,
+        types=", ".join(TYPE_LABELS.values()),
+    )
+
+
+def _render_form(facts: FormFacts, form: FeedbackForm, notice: str | None = None, status: int = 200):
+    """The form again, as the citizen filled it in, with what is wrong next to each field."""
+    bulletin = get_bulletin(get_session(), facts.slug)
+    if bulletin is None:
+        abort(404)
+    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None)
+    return _no_store(make_response(html, status))
+
+
+def _blank_form(facts: FormFacts, bulletin: Bulletin, item: int | None) -> str:
+    form = _feedback_form(facts, formdata=None)
+    if item is not None:
+        form.item.data = item
+    form.form_token.data = TOKEN_MARK
+    return _form_html(bulletin, form, None, CSRF_MARK if _csrf_enabled() else None)
+
+
+def _new_form_token() -> str:
+    return _signer().dumps(secrets.token_urlsafe(16))
+
+
+@bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
+@late_write_lock
+def feedback(slug: str):
+    facts = form_facts(slug)
+    if facts is None:
+        abort(404)
+    if request.method == "POST":
+        return _submit(get_session(), facts)
+    item = request.args.get("item", type=int)
+    page = blank_page(facts, item if item in facts.item_numbers else None,
+                      lambda bulletin, chosen: _blank_form(facts, bulletin, chosen))
+    if page is None:
+        abort(404)
+    html = fill(page, generate_csrf() if _csrf_enabled() else None, _new_form_token())
+    return _no_store(make_response(html))
+
+
+def _submit(db, facts: FormFacts):
+    s = settings()
+    values = read_feedback(request.form)
+    check = check_feedback(values, facts.item_numbers, (s.body_min_chars, s.body_max_chars))
+    notice = None
+    form_token = values.form_token
+    try:
+        nonce, signed_at = _signer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE, return_timestamp=True)
+    except BadSignature:
+        nonce, signed_at = None, None
+        form_token = _new_form_token()
+        notice = "页面已过期。您填写的内容已保留，请检查后再次提交。"
+    if not _csrf_valid():
+        notice = "页面停留时间过长，安全校验已过期。您填写的内容已保留，请检查后再次提交。"
+    if values.website:
+        notice = "提交未通过校验，请刷新页面后重试。"
+    elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
+        notice = "提交过快，请确认填写的内容后再次提交。"
+    incoming = [IncomingFile(f.filename or "", f.read()) for f in request.files.getlist("attachments")
+                if f and f.filename]
+    file_errors = problems(incoming, s)
+    if check.errors or notice or file_errors:
+        if file_errors and incoming:
+            file_errors.append("为安全起见，请重新选择附件")
+        form = _feedback_form(facts)  # what was typed, to type nothing twice
+        form.form_token.data = form_token
+        form.show_errors({**check.errors, "attachments": file_errors} if file_errors else check.errors)
+        return _render_form(facts, form, notice or "提交未成功，请按提示修改后再提交。", 400)
+
+    draft = Draft(
+        bulletin_id=facts.bulletin_id,
+        item_number=values.item,
+        channel=Channel.web,
+        kind=Kind(values.kind),
+        body=values.body,
+        reply_by=ReplyBy(values.reply_by),
+        anonymous=values.anonymous,
+        publish_consent=values.publish_consent,
+        privacy_consent=values.privacy_consent,
+        name=values.name or None,
+        phone=check.phone,
+        email=check.email,
+        address=values.address or None,
+        attachments=tuple(incoming),
+        form_token=nonce,
+        client=request.remote_addr,
+    )
+    prepared = prepare_submission(s, draft)  # before the lock: it holds only the statements
+    begin_write(db)  # from here on this request holds the write lock until it commits
+    existing, repeat = earlier_receipt(db, s, prepared)
+    if existing is not None:
+        return _to_receipt(existing)
+    if repeat is not None:
+        earlier = cookie.get("receipt") or {}
+        code = earlier.get("code") if earlier.get("reference") == repeat else None
+        return _to_receipt(Receipt(repeat, code, created=False), repeat=True)
+    try:
+        receipt = store_submission(db, s, prepared)
+    except IntegrityError:  # the same form submitted twice at once: the other request won
+        db.rollback()
+        receipt = receipt_for_token(db, s, nonce)
+        if receipt is None:
+            raise
+    return _to_receipt(receipt)
+
+
+def _to_receipt(receipt: Receipt, repeat: bool = False):
+    cookie["receipt"] = {
+        "reference": receipt.reference,
+        "code": receipt.query_code,
+        "repeat": repeat,
+        "until": time.time() + RECEIPT_SECONDS,
+    }
+    return redirect(url_for("public.receipt"), code=303)
+
+
+@bp.get("/receipt")
+def receipt():
+    data = cookie.get("receipt")
+    if not data or data.get("until", 0) < time.time():
+        cookie.pop("receipt", None)
+        return redirect(url_for("public.track"))
+    code = data.get("code")
+    html = render_template(
+        "public/receipt.html",
+        reference=data["reference"],
+        code=display(code) if code else None,
+        repeat=data.get("repeat", False),
+    )
+    return _no_store(make_response(html))
+
+
+def _render_track(form: TrackForm, status: int = 200, message: str | None = None):
+    return _no_store(make_response(render_template("public/track.html", form=form, message=message), status))
+
+
+@bp.route("/track", methods=["GET", "POST"])
+def track():
+    form = TrackForm()
+    if request.method == "GET":
+        return _render_track(TrackForm(formdata=None))
+    if not form.validate():
+        message = "页面已过期，请重新填写后查询。" if _csrf_failed(form) else None
+        return _render_track(form, 400, message)
+    submission = find_for_citizen(get_session(), settings(), form.reference.data, form.query_code.data)
+    if submission is None:
+        return _render_track(form, 400, "受理编号或查询码不正确，请核对后重新输入。")
+    cookie.pop("receipt", None)
+    cookie["tracking"] = {"id": submission.id, "until": time.time() + TRACK_GRANT_SECONDS}
+    return redirect(url_for("public.status"), code=303)
+
+
+def _tracked() -> Submission:
+    grant = cookie.get("tracking") or {}
+    if not grant or grant.get("until", 0) < time.time():
+        cookie.pop("tracking", None)
+        abort(make_response(redirect(url_for("public.track"))))
+    submission = get_session().get(Submission, grant["id"])
+    if submission is None:
+        abort(make_response(redirect(url_for("public.track"))))
+    return submission
+
+
+@bp.get("/track/status")
+def status():
+    submission = _tracked()
+    return _render_status(submission, FollowUpForm(formdata=None), RatingForm(formdata=None))
+
+
+def _render_status(submission: Submission, follow_up: FollowUpForm, rating: RatingForm, status: int = 200):
+    html = render_template(
+        "public/status.html", view=status_view(submission), follow_up=follow_up, rating_form=rating
+    )
+    return _no_store(make_response(html, status))
+
+
+@bp.post("/track/follow-up")
+def follow_up():
+    submission = _tracked()
+    form = FollowUpForm()
+    s = settings()
+    text = form.text.data or ""
+    if form.validate() and s.body_min_chars <= len(text) <= s.body_max_chars:
+        add_follow_up(get_session(), submission, text)
+        flash("已收到您的追评，我们会继续办理。")
+        return redirect(url_for("public.status"), code=303)
+    form.text.errors = list(form.text.errors) + [
+        f"追评内容应为 {s.body_min_chars} 至 {s.body_max_chars} 个字，目前 {len(text)} 个字"
+    ]
+    return _render_status(submission, form, RatingForm(formdata=None), 400)
+
+
+@bp.post("/track/rate")
+def rate_reply():
+    submission = _tracked()
+    form = RatingForm()
+    if form.validate() and rate(get_session(), submission, form.rating.data):
+        flash("感谢您的评价。")
+        return redirect(url_for("public.status"), code=303)
+    if not form.rating.errors:
+        form.rating.errors = ["答复之后才能评价"]
+    return _render_status(submission, FollowUpForm(formdata=None), form, 400)
+
+
+def _form_rate_limited(_limit):
+    facts = form_facts(request.view_args["slug"])
+    if facts is None:
+        abort(404)
+    return _render_form(facts, _feedback_form(facts), "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
+
+
+def _track_rate_limited(_limit):
+    return _render_track(TrackForm(), 429, "查询过于频繁，请稍后再试。")
+
+
+def apply_limits(app: Flask, s: Settings) -> None:
+    limit_view(app, "public.feedback", s.ratelimit_submit, on_breach=_form_rate_limited)
+    limit_view(app, "public.track", s.ratelimit_track, on_breach=_track_rate_limited)
+    limit_view(app, "public.follow_up", s.ratelimit_submit)
+    limit_view(app, "public.rate_reply", s.ratelimit_submit)

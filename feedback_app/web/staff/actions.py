@@ -1,0 +1,137 @@
+"""The POSTs of the submission page: one handler per action, one answer for conflicts and refusals."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import IntegerField, StringField, TextAreaField
+from wtforms.validators import Optional
+
+from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.transaction import get_session
+from feedback_app.core.models import Reply
+from feedback_app.core import clocks, states
+from feedback_app.moderation import actions, query_codes
+from feedback_app.core.states import StaleSubmission, TransitionRefused
+from feedback_app.web.staff.case_page import actor, load_visible, render_detail, settings
+from feedback_app.outcomes import replies
+
+
+bp = Blueprint("actions", __name__, url_prefix="/staff")
+ALL_STAFF = ("clerk", "reviewer", "handler", "admin")
+
+
+class ActionForm(FlaskForm):
+    version = IntegerField(validators=[Optional()])
+    kind = StringField()
+    reason = StringField()
+    note = TextAreaField()
+    unit = IntegerField(validators=[Optional()])
+    handler = IntegerField(validators=[Optional()])
+    into = StringField()
+    days = IntegerField(validators=[Optional()])
+    body = TextAreaField()
+    reply = IntegerField(validators=[Optional()])
+
+
+def _text(field) -> str:
+    return (field.data or "").strip()
+
+
+def _reply_of(submission, form) -> Reply:
+    reply = next((r for r in submission.replies if r.id == form.reply.data), None)
+    if reply is None:
+        raise actions.ActionError("找不到这份答复")
+    return reply
+
+
+# Who may ever ask for each action: anybody else gets 403 before their input is looked at.
+ACTION_ROLES = {
+    **{a: states.TRANSITIONS[a].roles for a in ("accept", "reject", "merge", "assign", "reopen", "close", "note",
+                                                 "draft_reply")},
+    "reveal": states.STAFF_DECIDERS,
+    "extend": states.STAFF_DECIDERS,
+    "approve_reply": states.STAFF_DECIDERS,
+    "record_delivery": frozenset({"clerk", "reviewer", "admin"}),  # who calls back and posts letters
+    "query_code": query_codes.REISSUERS,  # 补发查询码: its own route, in query_code_views
+}
+
+DONE = {
+    "accept": "已受理",
+    "reject": "已作不予受理处理",
+    "assign": "已转交责任单位",
+    "merge": "已合并",
+    "reopen": "已重新办理",
+    "close": "已办结",
+    "note": "备注已保存",
+    "reveal": "已为承办人解除身份信息遮盖",
+    "extend": "办结时限已延长",
+    "draft_reply": "答复稿已保存，等待审核",
+    "approve_reply": "答复已审核通过",
+    "record_delivery": "已记录答复送达情况",
+}
+
+
+def _perform(action: str, db, actor, submission, form) -> None:
+    s, v = settings(), form.version.data
+    match action:
+        case "accept":
+            actions.accept(db, s, actor, submission, kind=_text(form.kind), expected_version=v)
+        case "reject":
+            actions.reject(db, s, actor, submission, reason=_text(form.reason), note=_text(form.note),
+                           expected_version=v)
+        case "assign":
+            actions.assign(db, s, actor, submission, unit_id=form.unit.data or 0, handler_id=form.handler.data,
+                           expected_version=v)
+        case "merge":
+            actions.merge(db, s, actor, submission, into_reference=_text(form.into), expected_version=v)
+        case "reopen":
+            actions.reopen(db, s, actor, submission, note=_text(form.note), expected_version=v)
+        case "close":
+            actions.close(db, s, actor, submission, expected_version=v)
+        case "note":
+            actions.add_note(db, s, actor, submission, _text(form.note))
+        case "reveal":
+            actions.reveal(db, s, actor, submission, _text(form.reason))
+        case "extend":
+            actions.extend_deadline(db, s, actor, submission, days=form.days.data or 0, reason=_text(form.reason))
+        case "draft_reply":
+            replies.draft_reply(db, s, actor, submission, _text(form.body))
+        case "approve_reply":
+            replies.approve_reply(db, s, actor, submission, expected_version=v)
+        case "record_delivery":
+            replies.record_delivery(db, s, actor, submission, _reply_of(submission, form), _text(form.note))
+        case _:
+            abort(404)
+
+
+@bp.post("/submissions/<reference>/<action>")
+@require_roles(*ALL_STAFF)
+def act(reference: str, action: str):
+    if action not in DONE:
+        abort(404)
+    submission = load_visible(reference)
+    if current_staff().role not in ACTION_ROLES[action]:
+        abort(403)
+    form = ActionForm()
+    if not form.validate():
+        csrf = getattr(form, "csrf_token", None)
+        expired = csrf is not None and csrf.errors
+        flash("页面已过期，请重新操作。" if expired else "请填写有效的数字。", "error")
+        return render_detail(submission, 400)
+    db = get_session()
+    try:
+        _perform(action, db, actor(), submission, form)
+    except (StaleSubmission, StaleDataError):
+        db.rollback()
+        flash("此件在您打开页面后已被他人处理，您的操作未执行。请查看最新情况后再决定。", "error")
+        return render_detail(load_visible(reference), 409)
+    except TransitionRefused:
+        abort(403)
+    except (actions.ActionError, clocks.ClockError) as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return render_detail(load_visible(reference), 400, forms={action: form})
+    flash(DONE[action], "success")
+    return redirect(url_for("staff.detail", reference=reference), code=303)
+

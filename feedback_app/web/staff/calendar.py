@@ -1,0 +1,64 @@
+"""The working-day calendar page: an administrator replaces the file the clocks count with."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import FileField
+
+from feedback_app.web.access import require_roles
+from feedback_app.web.transaction import get_session
+from feedback_app.core.calendar import (
+    calendar_file,
+    CalendarError,
+    load_calendar,
+    save_calendar,
+    validate_calendar_text,
+)
+from feedback_app.core.clocks import recount_open
+from feedback_app.web.staff.case_page import actor, settings
+from feedback_app.audit.log import record
+
+
+bp = Blueprint("calendar", __name__, url_prefix="/staff")
+
+
+class CalendarForm(FlaskForm):
+    calendar = FileField("新的日历文件（JSON）")
+
+
+@bp.route("/admin/calendar", methods=["GET", "POST"])
+@require_roles("admin")
+def page():
+    form = CalendarForm()
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("calendar")
+        if not form.validate():
+            form.calendar.errors = ["页面已过期，请重新上传"]
+            status = 400
+        elif upload is None or not upload.filename:
+            form.calendar.errors = ["请选择日历文件"]
+            status = 400
+        else:
+            data = upload.read()
+            try:
+                # the running clocks first, with the new calendar: one it cannot count is refused whole
+                moved = recount_open(get_session(), settings(), validate_calendar_text(data))
+                path = save_calendar(settings(), data)
+            except CalendarError as exc:
+                form.calendar.errors = [str(exc)]
+                status = 400
+            else:
+                who = actor()
+                record(get_session(), settings(), action="calendar_replaced", actor=who.user.username,
+                       actor_id=who.user.id, client=who.client,
+                       details={"file": path.name, "deadlines_moved": moved})
+                flash(f"工作日历已更新；尚未完成的时限已按新日历重新计算，{moved} 个到期日有变化。", "success")
+                return redirect(url_for("calendar.page"), code=303)
+    try:
+        calendar, problem = load_calendar(settings()), None
+    except CalendarError as exc:
+        calendar, problem = None, str(exc)
+    html = render_template("staff/calendar.html", form=form, calendar=calendar, problem=problem,
+                           file=calendar_file(settings()).name)
+    return html, status

@@ -1,0 +1,175 @@
+"""The submission page, for every staff view that shows it: after a GET, and again after a refused action
+(with the form as it was filled in and what was wrong). Its panels are gathered here, from the services."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import abort, current_app, render_template, request
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import IntegerField, RadioField, TextAreaField
+from wtforms.validators import Optional
+
+from feedback_app.core import clocks, states
+from feedback_app.core.config import Settings
+from feedback_app.core.masking import Identity, identity_of
+from feedback_app.core.models import (
+    Channel,
+    Deadline,
+    InternalNote,
+    Kind,
+    Publication,
+    ReplyBy,
+    Role,
+    StaffUser,
+    State,
+    Submission,
+    Unit,
+)
+from feedback_app.core.permissions import Actor
+from feedback_app.core.words import STAFF_EVENT_WORDS
+from feedback_app.intake import channels
+from feedback_app.moderation import duplicates, query_codes, queue
+from feedback_app.moderation.actions import is_revealed
+from feedback_app.outcomes import publication
+from feedback_app.web.access import current_staff
+from feedback_app.web.transaction import get_session
+
+QUERY_CODE_FORM = "query_code"  # the 补发查询码 form's key in render_detail(forms=...)
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def actor() -> Actor:
+    """The logged-in staff member, acting from this request's address."""
+    user = current_staff()
+    if user is None:
+        abort(403)
+    return Actor(user, request.remote_addr)
+
+
+def load_visible(reference: str) -> Submission:
+    """The submission if this viewer may see it; otherwise the same 404 as for one that does not exist."""
+    submission = get_session().scalar(
+        select(Submission).where(Submission.reference == reference, queue.visible_to(current_staff()))
+    )
+    if submission is None:
+        abort(404)
+    return submission
+
+
+class QueryCodeForm(FlaskForm):
+    version = IntegerField(validators=[Optional()])
+    # checked by the service against what the record holds, so that the message says why
+    method = RadioField("核验反映人身份的方式", choices=[], validate_choice=False, id="qc-method")
+    note = TextAreaField("补充说明（可选，记入审计日志）", id="qc-note")
+
+
+def query_code_form(submission: Submission, form: QueryCodeForm | None = None) -> QueryCodeForm:
+    form = form or QueryCodeForm(formdata=None)
+    form.method.choices = list(query_codes.available_methods(submission).items())
+    return form
+
+
+@dataclass(frozen=True)
+class QueryCodePanel:
+    """The 补发查询码 section (clerks and reviewers only)."""
+
+    form: QueryCodeForm
+    refusal: str | None
+    merged_into: Submission | None
+    note_max: int
+
+
+@dataclass(frozen=True)
+class PublicationPanel:
+    consent: bool
+    publication: Publication | None
+    refusal: str | None
+    can_withdraw: bool
+
+    @property
+    def published(self) -> bool:
+        return self.publication is not None and self.publication.withdrawn_at is None
+
+
+def _fact_rows(submission: Submission, identity: Identity) -> list[channels.FactRow]:
+    """The channel's own record of a submission, masked like the identity is."""
+    if not submission.channel_facts:
+        return []
+    try:
+        facts = json.loads(submission.channel_facts)
+    except ValueError:
+        return []
+    return channels.fact_rows(submission.channel, facts if isinstance(facts, dict) else None,
+                              masked=identity.masked)
+
+
+def _publication_panel(submission: Submission, role: str) -> PublicationPanel:
+    existing = publication.publication_of(get_session(), submission)
+    return PublicationPanel(
+        consent=bool(submission.publish_consent),
+        publication=existing,
+        refusal=publication.refusal(submission, role),
+        can_withdraw=role in publication.PUBLISHERS and existing is not None and existing.withdrawn_at is None,
+    )
+
+
+def render_detail(submission: Submission, status: int = 200, forms: dict[str, Any] | None = None
+                  ) -> tuple[str, int]:
+    viewer = current_staff()
+    assert viewer is not None  # behind require_roles
+    db = get_session()
+    forms = forms or {}
+    revealed = is_revealed(db, submission)
+    masked = viewer.role == Role.handler.value and not revealed
+    identity = identity_of(submission, masked=masked)
+    state = State(submission.state)
+    allowed = {action for action in states.TRANSITIONS if states.allowed(action, state, viewer.role)}
+    if viewer.role in states.STAFF_DECIDERS:
+        allowed |= {"reveal", "extend", "approve_reply"}
+    if viewer.role in ("clerk", "reviewer", "admin"):
+        allowed.add("record_delivery")
+    if viewer.role in query_codes.REISSUERS:
+        allowed.add("query_code")
+    handlers = db.scalars(
+        select(StaffUser).where(StaffUser.role == Role.handler.value, StaffUser.active.is_(True))
+        .order_by(StaffUser.unit_id, StaffUser.username)
+    ).all()
+    html = render_template(
+        "staff/detail.html",
+        s=submission,
+        identity=identity,
+        revealed=revealed,
+        allowed=allowed,
+        deadlines=db.scalars(select(Deadline).where(Deadline.submission_id == submission.id)
+                             .order_by(Deadline.due_on)).all(),
+        notes=db.scalars(select(InternalNote).where(InternalNote.submission_id == submission.id)
+                         .order_by(InternalNote.id)).all(),
+        units=db.scalars(select(Unit).where(Unit.active.is_(True)).order_by(Unit.name)).all(),
+        handlers=handlers,
+        unit=db.get(Unit, submission.unit_id) if submission.unit_id else None,
+        merged_into=db.get(Submission, submission.merged_into_id) if submission.merged_into_id else None,
+        kinds=list(Kind),
+        today=datetime.now(settings().tz).date(),
+        status_of=clocks.status_of,
+        forms=forms,
+        ReplyBy=ReplyBy,
+        Channel=Channel,
+        staff_event_words=STAFF_EVENT_WORDS,
+        fact_rows=_fact_rows(submission, identity),
+        proposals=duplicates.candidates(db, submission, viewer=viewer),
+        pub=_publication_panel(submission, viewer.role),
+        qc=QueryCodePanel(
+            form=query_code_form(submission, forms.get(QUERY_CODE_FORM)),
+            refusal=query_codes.refusal(db, submission),
+            merged_into=query_codes.merged_into(db, submission),
+            note_max=query_codes.NOTE_MAX,
+        ) if "query_code" in allowed else None,
+    )
+    return html, status

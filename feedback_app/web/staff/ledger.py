@@ -1,0 +1,73 @@
+"""The ledger pages: the export form, and the CSV / XLSX downloads under the queue's filters.
+
+``/staff/ledger/export.csv?<the queue's arguments>`` exports what the queue shows under the same
+filters (the search words come, as in the queue, from the session when ``search=1``), in order of
+receipt and without paging. Handlers get their unit's submissions; only admins get personal details.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, request, session as cookie, stream_with_context
+from sqlalchemy import select
+
+from feedback_app.core.models import Role, Unit
+from feedback_app.web.access import current_staff, require_roles
+from feedback_app.core.models import Bulletin
+from feedback_app.web.transaction import get_session
+from feedback_app.moderation import queue
+from feedback_app.outcomes import ledger
+
+bp = Blueprint("ledger", __name__, url_prefix="/staff/ledger")
+
+# the queue's arguments the ledger honours (sort and the page cursor do not apply)
+FILTER_ARGS = ("state", "channel", "item", "kind", "unit", "due", "from", "to", "search")
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _filters() -> queue.Filters:
+    q = cookie.get("queue_q") if request.args.get("search") else None
+    return queue.parse_filters(request.args, q)
+
+
+def _args() -> dict[str, str]:
+    return {k: v for k, v in request.args.items() if k in FILTER_ARGS and v}
+
+
+@bp.get("", endpoint="index")
+@require_roles(*ledger.EXPORT_ROLES)
+def index():
+    viewer = current_staff()
+    db = get_session()
+    filters = _filters()
+    stmt = ledger.statement(db, _settings(), viewer, filters, personal=False)
+    bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc()).limit(1))
+    return render_template(
+        "ledger/index.html",
+        filters=filters,
+        args=_args(),
+        matching=ledger.count(db, stmt),
+        personal=ledger.may_see_personal(viewer),
+        columns=ledger.columns(ledger.may_see_personal(viewer)),
+        units=db.scalars(select(Unit).order_by(Unit.name)).all() if viewer.role != Role.handler.value else [],
+        items=[(i.number, i.title) for i in bulletin.items] if bulletin else [],
+    )
+
+
+@bp.get("/export.<any(csv, xlsx):fmt>", endpoint="export")
+@require_roles(*ledger.EXPORT_ROLES)
+def export(fmt: str):
+    viewer = current_staff()
+    settings = _settings()
+    prepared = ledger.prepare(
+        get_session(), settings, viewer, _filters(), fmt=fmt, personal=ledger.may_see_personal(viewer),
+        actor=viewer.username, actor_id=viewer.id, client=request.remote_addr,
+    )
+    # The audit entry is committed when this view returns (before the body is sent); the body is
+    # read with a session of its own.
+    body = ledger.stream(current_app.extensions["db_sessionmaker"], settings, prepared)
+    response = Response(stream_with_context(body), content_type=prepared.content_type)
+    response.headers["Content-Disposition"] = prepared.content_disposition
+    response.headers["Cache-Control"] = "no-store"
+    return response

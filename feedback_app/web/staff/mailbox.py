@@ -1,0 +1,127 @@
+"""Staff pages for inbound mail: the quarantine list, one message, its release, its raw download."""
+from __future__ import annotations
+
+from io import BytesIO
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import BooleanField
+
+from feedback_app.audit.log import record
+from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.transaction import get_session
+from feedback_app.intake.attachments import display_name, sniff
+from feedback_app.core.models import Submission
+from feedback_app.mailbox.health import mailbox_health
+from feedback_app.mailbox.draft import choose_files, reply_address
+from feedback_app.mailbox.inbound import preview, release, ReleaseError
+from feedback_app.core.models import InboundMessage, InboundStatus
+
+bp = Blueprint("mailbox", __name__, url_prefix="/staff/mail")
+
+MAIL_ROLES = ("clerk", "reviewer", "admin")
+PAGE_SIZE = 100
+PREVIEW_CHARS = 20_000
+STATUS_LABELS = {"stored": "待处理", "ingested": "已登记", "quarantined": "隔离中", "released": "已放行登记"}
+
+
+class ReleaseForm(FlaskForm):
+    acknowledge = BooleanField("向发件人发送受理回执（含受理编号）")
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _message(inbound_id: int) -> InboundMessage:
+    row = get_session().get(InboundMessage, inbound_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/", endpoint="quarantine")
+@require_roles(*MAIL_ROLES)
+def quarantine_page():
+    db = get_session()
+    before = request.args.get("before", type=int)
+    stmt = select(InboundMessage).where(InboundMessage.status == InboundStatus.quarantined.value)
+    if before:
+        stmt = stmt.where(InboundMessage.id < before)
+    rows = db.scalars(stmt.order_by(InboundMessage.id.desc()).limit(PAGE_SIZE + 1)).all()
+    total = db.scalar(select(func.count()).select_from(InboundMessage)
+                      .where(InboundMessage.status == InboundStatus.quarantined.value))
+    return render_template(
+        "mail/quarantine.html",
+        rows=rows[:PAGE_SIZE],
+        more=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+        total=total,
+        health=mailbox_health(db, _settings()),
+    )
+
+
+@bp.get("/<int:inbound_id>", endpoint="message")
+@require_roles(*MAIL_ROLES)
+def message_page(inbound_id: int):
+    return _render_message(_message(inbound_id))
+
+
+def _render_message(row: InboundMessage, form: ReleaseForm | None = None, status: int = 200):
+    settings = _settings()
+    parsed = preview(row, settings)
+    kept, skipped = choose_files(parsed, settings)
+    address, why_not = reply_address(parsed, settings)
+    if form is None:
+        form = ReleaseForm(formdata=None, acknowledge=address is not None)
+    submission = get_session().get(Submission, row.submission_id) if row.submission_id else None
+    text = parsed.text
+    return render_template(
+        "mail/message.html",
+        row=row,
+        parsed=parsed,
+        text=text[:PREVIEW_CHARS],
+        cut=len(text) > PREVIEW_CHARS,
+        kept=[(f.filename, len(f.data), sniff(f.data)) for f in kept],
+        skipped=skipped,
+        address=address,
+        why_not=why_not,
+        form=form,
+        submission=submission,
+        status_label=STATUS_LABELS.get(row.status, row.status),
+    ), status
+
+
+@bp.post("/<int:inbound_id>/release", endpoint="release")
+@require_roles(*MAIL_ROLES)
+def release_message(inbound_id: int):
+    row = _message(inbound_id)
+    form = ReleaseForm()
+    if not form.validate_on_submit():
+        flash("页面已过期，操作未执行，请重试。", "error")
+        return _render_message(row, form, status=400)
+    user = current_staff()
+    try:
+        receipt = release(get_session(), _settings(), row.id, actor=user, client=request.remote_addr,
+                          acknowledge=bool(form.acknowledge.data))
+    except ReleaseError as exc:
+        flash(str(exc), "error")
+        return _render_message(row, form, status=409)
+    flash(f"已登记为 {receipt.reference}，请核对涉及事项和类型。", "success")
+    return redirect(url_for("staff.detail", reference=receipt.reference), code=303)
+
+
+@bp.get("/<int:inbound_id>/raw", endpoint="raw")
+@require_roles(*MAIL_ROLES)
+def raw_message(inbound_id: int):
+    """The message exactly as received, as a download that no browser renders."""
+    row = _message(inbound_id)
+    user = current_staff()
+    record(get_session(), _settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
+           target=f"inbound:{row.id}", client=request.remote_addr, details={"sha256": row.sha256})
+    response = send_file(BytesIO(row.raw), mimetype="application/octet-stream", as_attachment=True,
+                         download_name=display_name(f"mail-{row.id}.eml"), max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "no-store"
+    return response

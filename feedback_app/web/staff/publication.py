@@ -1,0 +1,234 @@
+"""Publication pages, and the printable folder of one rectification item.
+
+Staff:
+  GET  /staff/publication                         what may be published, and what was (reviewer, admin)
+  GET  /staff/publication/<reference>             the side-by-side redaction page (reviewer, admin)
+  POST /staff/publication/<reference>             publish the edited texts
+  POST /staff/publication/<reference>/withdraw    withdraw a publication
+  GET  /staff/items                               the items, with links to their folders
+  GET  /staff/items/<n>                           一个问题一个文件夹: one item's submissions, printable
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+from wtforms import TextAreaField
+
+from feedback_app.core.models import Unit
+from feedback_app.web.access import current_staff, require_roles
+from feedback_app.core.models import Bulletin
+from feedback_app.bulletin.service import get_bulletin, item_title
+from feedback_app.web.transaction import get_session
+from feedback_app.core.models import Submission
+from feedback_app.core import clocks
+from feedback_app.core.masking import identity_of
+from feedback_app.core.models import Deadline
+from feedback_app.moderation.queue import visible_to
+from feedback_app.web.staff.case_page import actor, load_visible, settings
+from feedback_app.outcomes import publication, redaction
+
+bp = Blueprint("publication", __name__, url_prefix="")
+
+PUBLISHERS = tuple(publication.PUBLISHERS)
+FOLDER_READERS = ("reviewer", "admin", "clerk", "handler")
+FOLDER_PAGE = 100
+
+
+class PublishForm(FlaskForm):
+    text = TextAreaField("公开的意见内容")
+    reply_text = TextAreaField("公开的答复内容")
+
+
+class WithdrawForm(FlaskForm):
+    reason = TextAreaField("撤回原因")
+
+
+# ---------- template globals ----------
+
+# ---------- publishing ----------
+
+def _render_redaction(submission: Submission, form: PublishForm, status: int = 200, problems=None):
+    db = get_session()
+    proposal = publication.propose(db, submission)
+    if not form.is_submitted():
+        form.text.data = proposal.text
+        form.reply_text.data = proposal.reply_text
+    refusal = publication.refusal(submission, current_staff().role)
+    existing = publication.publication_of(db, submission)
+    if refusal and status == 200:
+        status = 403
+    return render_template(
+        "publication/redact.html",
+        s=submission,
+        form=form,
+        proposal=proposal,
+        refusal=refusal,
+        existing=existing,
+        active=existing is not None and existing.withdrawn_at is None,
+        problems=problems,
+        withdraw_form=WithdrawForm(formdata=None),
+    ), status
+
+
+@bp.get("/staff/publication")
+@require_roles(*PUBLISHERS)
+def index():
+    db = get_session()
+    return render_template("publication/index.html", candidates=publication.candidates(db),
+                           recent=publication.recent(db))
+
+
+@bp.get("/staff/publication/<reference>")
+@require_roles(*PUBLISHERS)
+def redact(reference: str):
+    submission = load_visible(reference)
+    return _render_redaction(submission, PublishForm(formdata=None))
+
+
+@bp.post("/staff/publication/<reference>")
+@require_roles(*PUBLISHERS)
+def publish(reference: str):
+    submission = load_visible(reference)
+    form = PublishForm()
+    if not form.validate():
+        flash("页面已过期，请重新操作。", "error")
+        return _render_redaction(submission, form, 400)
+    db = get_session()
+    try:
+        publication.publish(db, settings(), actor(), submission,
+                            text=form.text.data or "", reply_text=form.reply_text.data)
+        db.flush()
+    except publication.RedactionIncomplete as exc:
+        db.rollback()
+        return _render_redaction(load_visible(reference), form, 400, problems=exc)
+    except publication.PublicationRefused as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return _render_redaction(load_visible(reference), form, 403 if publication.refusal(
+            submission, current_staff().role) else 400)
+    except IntegrityError:
+        db.rollback()
+        flash("此件刚刚已被他人公开。", "error")
+        return _render_redaction(load_visible(reference), form, 409)
+    flash("已公开。公众可在通报页面该整改事项下看到这条意见和答复。", "success")
+    return redirect(url_for("staff.detail", reference=reference), code=303)
+
+
+@bp.post("/staff/publication/<reference>/withdraw")
+@require_roles(*PUBLISHERS)
+def withdraw(reference: str):
+    submission = load_visible(reference)
+    form = WithdrawForm()
+    if not form.validate():
+        flash("页面已过期，请重新操作。", "error")
+        return redirect(url_for("staff.detail", reference=reference), code=303)
+    db = get_session()
+    try:
+        publication.withdraw(db, settings(), actor(), submission, reason=form.reason.data or "")
+    except publication.PublicationRefused as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("staff.detail", reference=reference), code=303)
+    flash("已撤回公开。", "success")
+    return redirect(url_for("staff.detail", reference=reference), code=303)
+
+
+# ---------- the item folder ----------
+
+def _bulletin_for(db, slug: str | None) -> Bulletin:
+    if slug:
+        bulletin = get_bulletin(db, slug)
+    else:
+        bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
+    if bulletin is None:
+        abort(404)
+    return bulletin
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    s: Submission
+    identity: object
+    body: str
+    unit: str | None
+    deadlines: list[Deadline]
+    events: list[tuple[object, str | None]]
+    replies: list[tuple[object, str]]
+
+
+@bp.get("/staff/items")
+@require_roles(*FOLDER_READERS)
+def items():
+    db = get_session()
+    bulletin = _bulletin_for(db, request.args.get("bulletin"))
+    counts = _visible_counts(db, bulletin)
+    rows = [(0, "整改工作整体")] + [(i.number, i.title) for i in bulletin.items]
+    return render_template("publication/folders.html", bulletin=bulletin, rows=rows, counts=counts)
+
+
+def _visible_counts(db, bulletin: Bulletin) -> dict[int, int]:
+    from sqlalchemy import func
+
+    return dict(db.execute(
+        select(Submission.item_number, func.count())
+        .where(Submission.bulletin_id == bulletin.id, visible_to(current_staff()))
+        .group_by(Submission.item_number)
+    ).all())
+
+
+@bp.get("/staff/items/<int:number>")
+@require_roles(*FOLDER_READERS)
+def folder(number: int):
+    db = get_session()
+    bulletin = _bulletin_for(db, request.args.get("bulletin"))
+    title = item_title(bulletin, number)
+    if title is None:
+        abort(404)
+    after = request.args.get("after", "")
+    stmt = (
+        select(Submission)
+        .where(Submission.bulletin_id == bulletin.id, Submission.item_number == number,
+               visible_to(current_staff()))
+        .options(selectinload(Submission.events), selectinload(Submission.replies))
+        .order_by(Submission.id)
+        .limit(FOLDER_PAGE + 1)
+    )
+    if after.isdigit():
+        stmt = stmt.where(Submission.id > int(after))
+    rows = list(db.scalars(stmt))
+    more = len(rows) > FOLDER_PAGE
+    rows = rows[:FOLDER_PAGE]
+    deadlines: dict[int, list[Deadline]] = {}
+    if rows:
+        for d in db.scalars(select(Deadline).where(Deadline.submission_id.in_([s.id for s in rows]))
+                            .order_by(Deadline.due_on, Deadline.id)):
+            deadlines.setdefault(d.submission_id, []).append(d)
+    units = dict(db.execute(select(Unit.id, Unit.name)).all())
+    allowed = publication.public_contacts(db, rows[0]) if rows else ()
+    entries = []
+    for s in rows:
+        personal = redaction.Personal.of(s)
+        entries.append(FolderEntry(
+            s=s,
+            identity=identity_of(s, masked=True),
+            body=redaction.mask_text(s.body, personal, allowed),
+            unit=units.get(s.unit_id) if s.unit_id else None,
+            deadlines=deadlines.get(s.id, []),
+            events=[(e, redaction.mask_text(e.text, personal, allowed) if e.text else None) for e in s.events],
+            replies=[(r, redaction.mask_text(r.body, personal, allowed)) for r in s.replies],
+        ))
+    today = datetime.now(settings().tz).date()
+    return render_template(
+        "publication/folder.html",
+        bulletin=bulletin, number=number, title=title, entries=entries, today=today,
+        status_of=clocks.status_of, next_after=rows[-1].id if more else None,
+        counts=publication.cached_item_counts(db, bulletin).get(number, publication.ItemCounts())
+        if current_staff().role != "handler" else None,
+        printed_at=datetime.now(settings().tz),
+    )

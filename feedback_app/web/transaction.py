@@ -1,0 +1,99 @@
+"""One database session per request: the request commits once, after its view answered well.
+
+A view (and every service it calls) works in ``get_session()``; nobody else commits. After the
+response is ready the session is committed when the answer succeeded (below 400) and rolled back
+otherwise. Jobs a service left with ``after_commit`` run once the response has gone out, each in a
+transaction of its own.
+
+A POST starts its transaction ready to write (on SQLite: through the write gate, holding the write
+lock), unless its view is marked ``late_write_lock`` and calls ``begin_write`` itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from feedback_app.core.database import (
+    Job,
+    begin_immediate,
+    make_sessionmaker,
+    release_write_gate,
+    run_jobs,
+    take_jobs,
+    write_gate,
+)
+
+
+def init_db(app: Flask, engine: Engine) -> None:
+    gate = write_gate(engine)
+    factory = make_sessionmaker(engine, gate)
+    app.extensions["db_engine"] = engine
+    app.extensions["db_write_gate"] = gate
+    app.extensions["db_sessionmaker"] = factory
+    app.after_request(_commit_on_success)
+    app.teardown_request(_close_on_error)
+
+
+def _commit_on_success(response: Response) -> Response:
+    session: Session | None = g.pop("db_session", None)
+    jobs: list[Job] = []
+    if session is not None:
+        try:
+            if response.status_code < 400:
+                session.commit()
+                jobs = take_jobs(session)
+            else:
+                session.rollback()
+        finally:
+            session.close()
+            release_write_gate(session)
+    jobs += g.pop("after_response", [])
+    if jobs:
+        factory = current_app.extensions["db_sessionmaker"]
+        response.call_on_close(lambda: run_jobs(factory, jobs))
+    return response
+
+
+def _close_on_error(_exc: BaseException | None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        try:
+            session.rollback()
+            session.close()
+        finally:
+            release_write_gate(session)
+
+
+def after_response(job: Job) -> None:
+    """Run ``job`` once the response has gone out, in a writing transaction of its own, however the
+    request ended: for what a reading request leaves behind (a login's "last seen")."""
+    g.setdefault("after_response", []).append(job)
+
+
+def get_session() -> Session:
+    """The request's session; a POST starts its transaction ready to write (see ``late_write_lock``)."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        session = current_app.extensions["db_sessionmaker"]()
+        if request.method == "POST" and not g.get("db_late_lock"):
+            begin_immediate(session)
+        g.db_session = session
+    return session
+
+
+def late_write_lock(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """For a busy POST: read and validate without the SQLite write lock; ``begin_write`` takes it."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        g.db_late_lock = True
+        return view(*args, **kwargs)
+
+    return wrapped
