@@ -55,3 +55,29 @@ def test_feedback_app_command_and_flask_app_option_agree(tmp_path, database_url)
                               capture_output=True, text=True).stdout
     for command in ("run", "db", "bulletin"):
         assert command in helptext
+
+
+def _our_commands(app):
+    """Every command of the groups ``create_app`` adds (Flask's own run, shell, routes are not ours)."""
+    from feedback_app.app import COMMANDS
+
+    for group in COMMANDS:
+        assert app.cli.get_command(None, group.name) is group
+        for name, command in group.commands.items():
+            yield f"{group.name} {name}", command
+
+
+def test_every_command_asks_the_permissions_table(app, monkeypatch):
+    """Each command declares the action it takes (``cli.common.needs``); the table must let the operator
+    take it, and a command whose action the table withholds from the operator refuses to run."""
+    from feedback_app.core import permissions
+
+    commands = dict(_our_commands(app))
+    assert len(commands) >= 19
+    for name, command in commands.items():
+        permission = getattr(command.callback, "permission", None)
+        assert permission in permissions.PERMISSIONS, f"feedback-app {name} declares no action of the table"
+        assert permissions.may(permissions.SYSTEM, permission), name
+    monkeypatch.setitem(permissions.PERMISSIONS, "bulletins.manage", frozenset({"admin"}))
+    refused = app.test_cli_runner().invoke(args=["bulletin", "list"])
+    assert refused.exit_code == 1 and "命令行不能执行此操作（bulletins.manage）" in refused.output

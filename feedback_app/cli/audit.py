@@ -8,12 +8,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from feedback_app.audit.log import verify
+from feedback_app.cli.common import needs
 
 audit_group = click.Group("audit", help="审计日志")
 
 
 @audit_group.command("verify")
 @with_appcontext
+@needs("audit.verify")
 def audit_verify() -> None:
     """校验审计日志的哈希链；发现断点时指出第一条并以非零状态退出。"""
     session = current_app.extensions["db_sessionmaker"]()

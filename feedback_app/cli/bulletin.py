@@ -8,8 +8,13 @@ import click
 from flask.cli import with_appcontext
 
 from feedback_app.bulletin.parser import BulletinParseError
-from feedback_app.bulletin.service import BUNDLED, BulletinImportError, import_bulletin, list_bulletins
-from feedback_app.cli.common import session_scope
+from feedback_app.bulletin.service import (
+    BUNDLED,
+    BulletinImportError,
+    import_bulletin,
+    list_bulletins,
+)
+from feedback_app.cli.common import needs, session_scope
 
 bulletin_group = click.Group("bulletin", help="通报")
 
@@ -18,6 +23,7 @@ bulletin_group = click.Group("bulletin", help="通报")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
 @click.option("--slug", help="网址中的标识，默认取文件名")
 @with_appcontext
+@needs("bulletins.manage")
 def bulletin_import(path: Path | None, slug: str | None) -> None:
     """导入通报文本（不给 PATH 时导入随附的通报）。"""
     path = path or BUNDLED
@@ -34,6 +40,7 @@ def bulletin_import(path: Path | None, slug: str | None) -> None:
 
 @bulletin_group.command("list")
 @with_appcontext
+@needs("bulletins.manage")
 def bulletin_list() -> None:
     """列出已发布的通报。"""
     with session_scope() as session:

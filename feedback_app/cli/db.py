@@ -5,6 +5,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app.cli.common import needs
 from feedback_app.migrations import upgrade
 
 db_group = click.Group("db", help="数据库")
@@ -13,6 +14,7 @@ db_group = click.Group("db", help="数据库")
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 @with_appcontext
+@needs("database.upgrade")
 def db_upgrade(revision: str) -> None:
     """迁移数据库到最新版本。"""
     upgrade(current_app.extensions["db_engine"], revision)

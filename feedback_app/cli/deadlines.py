@@ -8,6 +8,16 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app.cli.common import needs, session_scope
+from feedback_app.core.calendar import (
+    BUNDLED_CALENDAR,
+    CalendarError,
+    calendar_file,
+    load_calendar,
+)
+from feedback_app.core.clocks import local_today, overdue
+from feedback_app.core.words import DEADLINE_KIND_LABELS
+
 deadlines_group = click.Group("deadlines", help="办理时限")
 
 
@@ -15,11 +25,9 @@ deadlines_group = click.Group("deadlines", help="办理时限")
 @click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="按这一天统计（默认今天）")
 @with_appcontext
+@needs("deadlines.report")
 def deadlines_report(on: datetime | None) -> None:
     """列出已超期且尚未完成的办理时限。"""
-    from feedback_app.cli.common import session_scope
-    from feedback_app.core.clocks import local_today, overdue
-    from feedback_app.core.words import DEADLINE_KIND_LABELS
 
     settings = current_app.extensions["settings"]
     today = on.date() if on else local_today(settings)
@@ -44,10 +52,9 @@ def deadlines_report(on: datetime | None) -> None:
 @click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
               help="按这一天检查（默认今天）")
 @with_appcontext
+@needs("deadlines.report")
 def deadlines_calendar(on: datetime | None) -> None:
     """显示正在使用的工作日历，并检查它是否覆盖今年和明年。"""
-    from feedback_app.core.calendar import BUNDLED_CALENDAR, calendar_file, CalendarError, load_calendar
-    from feedback_app.core.clocks import local_today
 
     settings = current_app.extensions["settings"]
     today = on.date() if on else local_today(settings)

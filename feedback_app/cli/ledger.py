@@ -8,7 +8,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app.cli.common import needs, session_scope
 from feedback_app.core.models import Channel, Kind, State
+from feedback_app.moderation.queue import Filters
+from feedback_app.outcomes import ledger
 
 ledger_group = click.Group("ledger", help="整改意见台账")
 
@@ -27,14 +30,12 @@ _DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--to", "date_to", type=_DATE, help="收到日期至（YYYY-MM-DD，含当日）")
 @click.option("--personal", is_flag=True, help="包含群众姓名、联系电话、电子邮箱和通信地址")
 @with_appcontext
+@needs("ledger.export")
 def ledger_export(fmt, state, channel, item, kind, unit, due, date_from, date_to, personal) -> None:
     """导出整改意见台账到标准输出，例如 feedback-app ledger export --format xlsx > 台账.xlsx。
 
     每次导出记入审计日志（操作人 cli）。
     """
-    from feedback_app.cli.common import session_scope
-    from feedback_app.moderation.queue import Filters
-    from feedback_app.outcomes import ledger
 
     sys.stdout.flush()
     out = sys.stdout.buffer

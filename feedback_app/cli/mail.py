@@ -10,8 +10,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app.cli.common import needs
 from feedback_app.mailbox.health import alarms, mailbox_health
-from feedback_app.mailbox.imap import fetch_once, FetchReport
+from feedback_app.mailbox.imap import FetchReport, fetch_once
 from feedback_app.mailbox.importer import import_paths
 
 mail_group = click.Group("mail", help="电子邮件受理")
@@ -38,6 +39,7 @@ def _fetch_line(report: FetchReport) -> str:
 @click.option("--interval", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
               help="持续运行时两次收取之间的秒数（默认取 FEEDBACK_IMAP_POLL_SECONDS）")
 @with_appcontext
+@needs("mailbox.fetch")
 def mail_fetch(watch: bool, interval: float | None) -> None:
     """从配置的 IMAP 邮箱收取新邮件并登记。"""
     factory = current_app.extensions["db_sessionmaker"]
@@ -70,6 +72,7 @@ def mail_fetch(watch: bool, interval: float | None) -> None:
 @mail_group.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @with_appcontext
+@needs("mailbox.fetch")
 def mail_import(paths: tuple[Path, ...]) -> None:
     """导入 .eml 文件、mbox 文件或 Maildir 文件夹中的邮件并登记。"""
     factory = current_app.extensions["db_sessionmaker"]
@@ -83,6 +86,7 @@ def mail_import(paths: tuple[Path, ...]) -> None:
 
 @mail_group.command("health")
 @with_appcontext
+@needs("mailbox.fetch")
 def mail_health() -> None:
     """显示各邮箱的收取状态和隔离区邮件数。"""
     settings = current_app.extensions["settings"]

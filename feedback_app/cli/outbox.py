@@ -10,7 +10,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from feedback_app.outbox.delivery import send_due, SendReport
+from feedback_app.cli.common import needs
+from feedback_app.outbox.delivery import SendReport, send_due
 
 log = logging.getLogger("feedback_app.mail")
 
@@ -26,6 +27,7 @@ def _summary(report: SendReport) -> str:
 @click.option("--interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               metavar="SECONDS", help="持续运行时两轮之间的秒数")
 @with_appcontext
+@needs("outbox.send")
 def outbox_send(watch: bool, interval: float) -> None:
     """发送到期的待发邮件。"""
     factory = current_app.extensions["db_sessionmaker"]

@@ -11,6 +11,24 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app.audit.log import record
+from feedback_app.auth import totp
+from feedback_app.auth.accounts import (
+    AccountError,
+    create_unit,
+    create_user,
+    find_unit,
+    find_user,
+    handler_counts,
+    list_units,
+    list_users,
+    set_active,
+    set_password,
+)
+from feedback_app.auth.logins import end_sessions_of
+from feedback_app.cli.common import needs, session_scope
+from feedback_app.core.words import ROLE_LABELS
+
 staff_group = click.Group("staff", help="工作人员账号")
 unit_group = click.Group("unit", help="责任单位")
 
@@ -41,14 +59,12 @@ def _read_password() -> str:
 
 
 def _audit(session, action: str, *, target: str, **details) -> None:
-    from feedback_app.audit.log import record
 
     record(session, current_app.extensions["settings"], action=action, actor="system", target=target,
            details={"via": "cli", **details})
 
 
 def _find_user(session, username: str):
-    from feedback_app.auth.accounts import find_user
 
     user = find_user(session, username)
     if user is None:
@@ -62,12 +78,9 @@ def _find_user(session, username: str):
 @click.option("--unit", "unit_name", default=None, help="责任单位名称（承办人必填）")
 @click.option("--name", "display_name", default="", help="姓名")
 @with_appcontext
+@needs("accounts.manage")
 def staff_add(username: str, role: str, unit_name: str | None, display_name: str) -> None:
     """新建账号；密码从标准输入读取一行（在终端上则提示输入两次）。"""
-    from feedback_app.auth import totp
-    from feedback_app.core.words import ROLE_LABELS
-    from feedback_app.auth.accounts import AccountError, create_user, find_unit
-    from feedback_app.cli.common import session_scope
 
     password = _read_password()
     settings = current_app.extensions["settings"]
@@ -97,11 +110,9 @@ def staff_add(username: str, role: str, unit_name: str | None, display_name: str
 
 @staff_group.command("list")
 @with_appcontext
+@needs("accounts.manage")
 def staff_list() -> None:
     """列出全部账号。"""
-    from feedback_app.core.words import ROLE_LABELS
-    from feedback_app.auth.accounts import list_users
-    from feedback_app.cli.common import session_scope
 
     with session_scope() as session:
         users = list_users(session)
@@ -121,10 +132,9 @@ def staff_list() -> None:
 @staff_group.command("disable")
 @click.argument("username")
 @with_appcontext
+@needs("accounts.manage")
 def staff_disable(username: str) -> None:
     """停用账号，并结束其全部登录。"""
-    from feedback_app.auth.accounts import set_active
-    from feedback_app.cli.common import session_scope
 
     with session_scope() as session:
         user = _find_user(session, username)
@@ -138,10 +148,9 @@ def staff_disable(username: str) -> None:
 @staff_group.command("enable")
 @click.argument("username")
 @with_appcontext
+@needs("accounts.manage")
 def staff_enable(username: str) -> None:
     """重新启用账号。"""
-    from feedback_app.auth.accounts import set_active
-    from feedback_app.cli.common import session_scope
 
     with session_scope() as session:
         user = _find_user(session, username)
@@ -155,10 +164,9 @@ def staff_enable(username: str) -> None:
 @staff_group.command("password")
 @click.argument("username")
 @with_appcontext
+@needs("accounts.manage")
 def staff_password(username: str) -> None:
     """重设密码（从标准输入读取一行），并结束其全部登录。"""
-    from feedback_app.auth.accounts import AccountError, set_password
-    from feedback_app.cli.common import session_scope
 
     password = _read_password()
     try:
@@ -175,11 +183,9 @@ def staff_password(username: str) -> None:
 @staff_group.command("reset-2fa")
 @click.argument("username")
 @with_appcontext
+@needs("accounts.manage")
 def staff_reset_totp(username: str) -> None:
     """清除双重验证设置（本人下次登录时重新设置），并结束其全部登录。"""
-    from feedback_app.auth import totp
-    from feedback_app.auth.logins import end_sessions_of
-    from feedback_app.cli.common import session_scope
 
     with session_scope() as session:
         user = _find_user(session, username)
@@ -193,10 +199,9 @@ def staff_reset_totp(username: str) -> None:
 @unit_group.command("add")
 @click.argument("name")
 @with_appcontext
+@needs("units.manage")
 def unit_add(name: str) -> None:
     """添加责任单位。"""
-    from feedback_app.auth.accounts import AccountError, create_unit
-    from feedback_app.cli.common import session_scope
 
     try:
         with session_scope() as session:
@@ -210,10 +215,9 @@ def unit_add(name: str) -> None:
 
 @unit_group.command("list")
 @with_appcontext
+@needs("units.manage")
 def unit_list() -> None:
     """列出全部责任单位。"""
-    from feedback_app.auth.accounts import handler_counts, list_units
-    from feedback_app.cli.common import session_scope
 
     with session_scope() as session:
         units = list_units(session)

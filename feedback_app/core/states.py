@@ -7,40 +7,39 @@ from sqlalchemy.orm import Session
 
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import State, Submission, SubmissionEvent
+from feedback_app.core.permissions import may
 
 S = State
-STAFF_DECIDERS = frozenset({"reviewer", "admin"})
-ROLES = ("citizen", "clerk", "reviewer", "handler", "admin")
 
 
 @dataclass(frozen=True)
 class Transition:
     action: str
-    sources: frozenset[State]
+    sources: frozenset[State]  # the states it may be taken from
     target: State | None  # None: the state stays as it is
-    roles: frozenset[str]
 
 
+# From which state each action may be taken, and to which it leads. Who may take it: permissions.PERMISSIONS.
 TRANSITIONS = {
     t.action: t
     for t in (
-        Transition("accept", frozenset({S.received, S.reopened}), S.accepted, STAFF_DECIDERS),
-        Transition("reject", frozenset({S.received, S.reopened}), S.rejected, STAFF_DECIDERS),
-        Transition("merge", frozenset({S.received, S.accepted, S.reopened}), S.merged, STAFF_DECIDERS),
-        Transition("assign", frozenset({S.accepted, S.assigned, S.reopened}), S.assigned, STAFF_DECIDERS),
-        Transition("answer", frozenset({S.accepted, S.assigned, S.reopened}), S.answered, STAFF_DECIDERS),
-        Transition("close", frozenset({S.answered}), S.closed, STAFF_DECIDERS),
-        Transition("reopen", frozenset({S.answered, S.closed, S.rejected}), S.reopened, STAFF_DECIDERS),
-        # Notes, reveals and reply drafts change no state; they are listed so the table says who may.
-        Transition("note", frozenset(State), None, frozenset({"clerk", "reviewer", "handler", "admin"})),
-        Transition("draft_reply", frozenset({S.accepted, S.assigned, S.reopened}), None,
-                   frozenset({"handler", "reviewer", "admin"})),
+        Transition("accept", frozenset({S.received, S.reopened}), S.accepted),
+        Transition("reject", frozenset({S.received, S.reopened}), S.rejected),
+        Transition("merge", frozenset({S.received, S.accepted, S.reopened}), S.merged),
+        Transition("assign", frozenset({S.accepted, S.assigned, S.reopened}), S.assigned),
+        Transition("answer", frozenset({S.accepted, S.assigned, S.reopened}), S.answered),
+        Transition("close", frozenset({S.answered}), S.closed),
+        Transition("reopen", frozenset({S.answered, S.closed, S.rejected}), S.reopened),
+        # Notes and reply drafts change no state; they are listed for the states they may be taken in.
+        Transition("note", frozenset(State), None),
+        Transition("draft_reply", frozenset({S.accepted, S.assigned, S.reopened}), None),
         # A citizen's follow-up on an answered or closed matter reopens it; otherwise it is noted.
-        Transition("follow_up", frozenset(State) - {S.merged}, None, frozenset({"citizen"})),
-        Transition("rate", frozenset({S.answered, S.closed}), None, frozenset({"citizen"})),
+        Transition("follow_up", frozenset(State) - {S.merged}, None),
+        Transition("rate", frozenset({S.answered, S.closed}), None),
     )
 }
 FOLLOW_UP_REOPENS = frozenset({S.answered, S.closed})
+
 
 class TransitionRefused(Exception):
     """The action is not allowed for this role in this state."""
@@ -51,8 +50,9 @@ class StaleSubmission(Exception):
 
 
 def allowed(action: str, state: State, role: str) -> bool:
+    """Whether ``role`` may take ``action`` (the permissions table) from ``state`` (the transition table)."""
     t = TRANSITIONS.get(action)
-    return t is not None and role in t.roles and state in t.sources
+    return t is not None and may(role, action) and state in t.sources
 
 
 def apply(

@@ -1,4 +1,4 @@
-"""What staff do to a submission. Each action checks the role table, moves the state through
+"""What staff do to a submission. Each action checks the permissions table, moves the state through
 ``states.apply``, keeps the clocks, writes the audit log, and flushes."""
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def add_note(session: Session, settings: Settings, actor: Actor, submission: Sub
 
 def reveal(session: Session, settings: Settings, actor: Actor, submission: Submission, reason: str) -> None:
     """A reviewer lifts the identity masking of this one submission for its handlers."""
-    if actor.role not in states.STAFF_DECIDERS:
+    if not actor.may("reveal"):
         raise states.TransitionRefused("reveal")
     if not reason.strip():
         raise ActionError("请填写解除遮盖的理由")
@@ -134,7 +134,7 @@ def is_revealed(session: Session, submission: Submission) -> bool:
 
 def extend_deadline(session: Session, settings: Settings, actor: Actor, submission: Submission, *,
                     days: int, reason: str) -> None:
-    if actor.role not in states.STAFF_DECIDERS:
+    if not actor.may("extend"):
         raise states.TransitionRefused("extend")
     clocks.extend(session, settings, submission, days, reason, actor.user)
     record_action(session, settings, actor, "deadline_extended", submission, days=days, reason=reason)

@@ -21,9 +21,6 @@ from feedback_app.audit.log import record_action
 from feedback_app.core.errors import ActionError
 from feedback_app.core.permissions import Actor
 
-# Clerks answer the hotline and the visitors' desk, reviewers stand in for them. Handlers work for the
-# unit the matter is about, administrators run the system: neither hands out the key to a citizen's file.
-REISSUERS = frozenset({"clerk", "reviewer"})
 ACTION = "query_code_reissued"
 NOTE_MAX = 500
 
@@ -96,7 +93,7 @@ def reissue_query_code(
     ``nonce``: derive the code from this one-time value (``querycode.code_for_nonce``) instead of
     drawing it at random, so that a page can show it later without the code travelling anywhere.
     """
-    if actor.role not in REISSUERS:
+    if not actor.may("query_code.reissue"):
         raise states.TransitionRefused(ACTION)
     reason = refusal(session, submission)
     if reason:

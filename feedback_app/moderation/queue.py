@@ -9,8 +9,9 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Date, Select, and_, func, literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import Role, StaffUser
+from feedback_app.core.models import StaffUser
 from feedback_app.core.config import Settings
+from feedback_app.core.permissions import may
 from feedback_app.core.database import within_budget
 from feedback_app.core.models import Channel, Kind, Reply, State, Submission
 from feedback_app.search import match as search
@@ -71,8 +72,8 @@ def parse_filters(args, q: str | None = None) -> Filters:
 
 
 def visible_to(viewer: StaffUser):
-    """What a viewer may see at all: a handler only what is routed to their unit."""
-    if viewer.role == Role.handler.value:
+    """What a viewer may see at all: without ``submissions.all_units`` (a handler), what is routed to their unit."""
+    if not may(viewer.role, "submissions.all_units"):
         return Submission.unit_id == viewer.unit_id
     return Submission.id.is_not(None)
 

@@ -38,7 +38,8 @@ from sqlalchemy import Date, Select, String, cast, func, literal_column, null, s
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record
-from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.models import StaffUser, Unit
+from feedback_app.core.permissions import SYSTEM, may
 from feedback_app.core.models import BulletinItem
 from feedback_app.core.config import Settings
 from feedback_app.core.models import Reply, Submission
@@ -57,7 +58,6 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 ACTION = "ledger_exported"
-EXPORT_ROLES = tuple(r.value for r in Role)  # a handler gets the rows of their unit only
 TITLE = "整改意见台账"
 FILENAME_ASCII = "ledger"
 BOM = "\ufeff".encode("utf-8")
@@ -99,12 +99,12 @@ def columns(personal: bool) -> tuple[Column, ...]:
 
 
 def may_see_personal(viewer: StaffUser) -> bool:
-    return viewer.role == Role.admin.value
+    return may(viewer.role, "ledger.contacts")
 
 
 def system_viewer() -> StaffUser:
-    """The viewer of a command-line export: sees every submission (never stored)."""
-    return StaffUser(username="cli", role=Role.admin.value)
+    """The viewer of a command-line export: the operator, who sees every submission (never stored)."""
+    return StaffUser(username="cli", role=SYSTEM)
 
 
 # --- formula injection -------------------------------------------------------------------------

@@ -25,11 +25,10 @@ from feedback_app.core.database import utcnow
 from feedback_app.core.models import Reply, State, Submission, SubmissionEvent
 from feedback_app.audit.log import record_action
 from feedback_app.core.errors import ActionError
-from feedback_app.core.permissions import Actor
+from feedback_app.core.permissions import Actor, may
 from feedback_app.outcomes import redaction
 from feedback_app.core.models import Publication
 
-PUBLISHERS = frozenset({"reviewer", "admin"})
 # Accepted for handling: neither waiting for acceptance, nor rejected, nor merged into another.
 NOT_ACCEPTED = frozenset({State.received.value, State.rejected.value, State.merged.value})
 ANSWERED = frozenset({State.answered.value, State.closed.value})
@@ -54,7 +53,7 @@ class RedactionIncomplete(PublicationRefused):
 
 def refusal(submission: Submission, role: str | None) -> str | None:
     """Why this submission may not be published by this role, or None when it may."""
-    if role not in PUBLISHERS:
+    if not may(role, "publication.manage"):
         return "只有审核员或管理员可以公开意见。"
     if not submission.publish_consent:
         return "反映人未同意公开其意见，不能公开。"
@@ -179,7 +178,7 @@ def publish(session: Session, settings: Settings, actor: Actor, submission: Subm
 
 def withdraw(session: Session, settings: Settings, actor: Actor, submission: Submission, *,
              reason: str = "") -> Publication:
-    if actor.role not in PUBLISHERS:
+    if not actor.may("publication.manage"):
         raise PublicationRefused("只有审核员或管理员可以撤回公开。")
     existing = publication_of(session, submission)
     if existing is None or existing.withdrawn_at is not None:

@@ -5,15 +5,19 @@ The logins themselves (kept on the server, ended on logout, password change or d
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from feedback_app.core.models import StaffSession, StaffUser
 from feedback_app.core.database import utcnow
 from feedback_app.auth import logins
+from feedback_app.core.permissions import may, roles_for
 from feedback_app.web.transaction import after_response, get_session
 
 COOKIE = "staff_session"
@@ -76,6 +80,7 @@ def init_staff_sessions(app: Flask) -> None:
     app.before_request(_load)
     app.after_request(_write_cookie)
     app.context_processor(lambda: {"staff": current_staff()})
+    app.add_template_global(may_here, "may")
 
 
 def current_staff() -> StaffUser | None:
@@ -99,21 +104,40 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def require_roles(*roles: str):
-    """Only staff of these roles; others get 403, and anybody not logged in goes to the login page."""
+ViewFunc = Callable[..., ResponseReturnValue]
 
-    def decorator(view):
+
+def require(action: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Only staff whose role may take ``action`` (``permissions.PERMISSIONS``): others get 403, and anybody
+    not logged in goes to the login page. The view keeps the action as ``permission``: the access-matrix
+    test reads it."""
+    roles_for(action)  # an action missing from the table fails here, when the module is imported
+
+    def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapped(*args, **kwargs):
+        def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             user = current_staff()
             if user is None:
                 if g.get("staff") is not None:  # password given, second factor still missing
                     return redirect(url_for("auth.second_factor"))
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            if roles and user.role not in roles:
+            if not may(user.role, action):
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.permission = action  # type: ignore[attr-defined]
         return wrapped
 
     return decorator
+
+
+def public(view: ViewFunc) -> ViewFunc:
+    """A page open to everybody (it decides itself what a visitor may do there)."""
+    view.permission = None  # type: ignore[attr-defined]
+    return view
+
+
+def may_here(action: str) -> bool:
+    """Whether the logged-in staff member may take ``action``: for templates, as ``may(...)``."""
+    user = current_staff()
+    return user is not None and may(user.role, action)

@@ -5,16 +5,17 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedback_app.moderation.channels import channel_alarms
+from feedback_app.search import backlog as search_backlog
+from feedback_app.web.access import public
+from feedback_app.web.transaction import get_session
+
 bp = Blueprint("health", __name__)
 
 
 def _alarms() -> list[str]:
     """Channel alarms (a mailbox failing too long) and a search backlog that no longer shrinks:
     reported, while the service itself answers."""
-    from feedback_app.web.transaction import get_session
-    from feedback_app.search import backlog as search_backlog
-    from feedback_app.moderation.channels import channel_alarms
-
     session = get_session()
     try:
         alarms = channel_alarms(session, current_app.extensions["settings"])
@@ -25,6 +26,7 @@ def _alarms() -> list[str]:
 
 
 @bp.get("/healthz")
+@public
 def healthz():
     engine = current_app.extensions["db_engine"]
     try:

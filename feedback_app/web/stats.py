@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, make_response, render_template, reques
 from sqlalchemy import select
 
 from feedback_app.core.models import Role
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, may_here, public, require
 from feedback_app.core.models import Bulletin
 from feedback_app.web.transaction import get_session
 from feedback_app.outcomes import charts, statistics
@@ -53,7 +53,7 @@ def _staff_period(today: date) -> tuple[statistics.Period, str | None]:
 
 
 @bp.get("/staff/stats")
-@require_roles(*STAFF_ROLES)
+@require("stats.view")
 def staff_stats():
     db = get_session()
     today = _today()
@@ -68,7 +68,7 @@ def staff_stats():
         "stats/staff.html", stats=stats, charts=charts, notice=notice, bulletins=bulletins, bulletin=bulletin,
         item_bars=[(f"第{r.number}项" if r.number else "整体", r.received) for r in stats.by_item],
         unit_bars=[(u.label, u.received) for u in stats.by_unit],
-        handler_unit=viewer.unit.name if viewer.role == Role.handler.value and viewer.unit else None,
+        handler_unit=viewer.unit.name if not may_here("submissions.all_units") and viewer.unit else None,
     )
 
 
@@ -88,6 +88,7 @@ def _monthly(month: date) -> statistics.MonthlyStats:
 
 
 @bp.get("/statistics")
+@public
 def public_stats():
     today = _today()
     latest = statistics.last_complete_month(today)

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, make_response, render_template,
 
 from feedback_app.bulletin.service import get_bulletin, item_title, list_bulletins, structure_of
 from feedback_app.outcomes import publication
+from feedback_app.web.access import public
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("bulletin", __name__)
@@ -25,6 +26,7 @@ def _page_cache() -> dict[str, tuple[float, str, bytes]]:
 
 
 @bp.get("/")
+@public
 def index():
     bulletins = list_bulletins(get_session())
     latest = bulletins[0] if bulletins else None
@@ -32,6 +34,7 @@ def index():
 
 
 @bp.get("/bulletins/<slug>")
+@public
 def show(slug: str):
     ttl = current_app.extensions["settings"].page_cache_seconds
     cached = _page_cache().get(slug)
@@ -61,6 +64,7 @@ def _render(slug: str, cached):
 
 
 @bp.get("/bulletins/<slug>/items/<int:number>/comments")
+@public
 def item_comments(slug: str, number: int):
     db = get_session()
     bulletin = get_bulletin(db, slug)

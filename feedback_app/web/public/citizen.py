@@ -26,6 +26,7 @@ from feedback_app.core.models import Bulletin
 from feedback_app.bulletin.service import get_bulletin
 from feedback_app.core.config import Settings
 from feedback_app.core.database import begin_write
+from feedback_app.web.access import public
 from feedback_app.web.transaction import get_session, late_write_lock
 from feedback_app.intake.attachments import IncomingFile, problems, TYPE_LABELS
 from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
@@ -135,6 +136,7 @@ def _new_form_token() -> str:
 
 
 @bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
+@public
 @late_write_lock
 def feedback(slug: str):
     facts = form_facts(slug)
@@ -228,6 +230,7 @@ def _to_receipt(receipt: Receipt, repeat: bool = False):
 
 
 @bp.get("/receipt")
+@public
 def receipt():
     data = cookie.get("receipt")
     if not data or data.get("until", 0) < time.time():
@@ -248,6 +251,7 @@ def _render_track(form: TrackForm, status: int = 200, message: str | None = None
 
 
 @bp.route("/track", methods=["GET", "POST"])
+@public
 def track():
     form = TrackForm()
     if request.method == "GET":
@@ -275,6 +279,7 @@ def _tracked() -> Submission:
 
 
 @bp.get("/track/status")
+@public
 def status():
     submission = _tracked()
     return _render_status(submission, FollowUpForm(formdata=None), RatingForm(formdata=None))
@@ -288,6 +293,7 @@ def _render_status(submission: Submission, follow_up: FollowUpForm, rating: Rati
 
 
 @bp.post("/track/follow-up")
+@public
 def follow_up():
     submission = _tracked()
     form = FollowUpForm()
@@ -304,6 +310,7 @@ def follow_up():
 
 
 @bp.post("/track/rate")
+@public
 def rate_reply():
     submission = _tracked()
     form = RatingForm()

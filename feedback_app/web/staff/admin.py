@@ -26,7 +26,7 @@ from feedback_app.auth.accounts import (
     USERNAME_RULE,
 )
 from feedback_app.auth.logins import end_sessions_of
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, require
 from feedback_app.web.transaction import get_session
 from feedback_app.web.forms import ChoiceField
 
@@ -110,7 +110,7 @@ def _user_or_404(user_id: int) -> StaffUser:
 
 
 @bp.get("/users")
-@require_roles("admin")
+@require("accounts.manage")
 def users():
     db = get_session()
     return _page("admin/users.html", users=list_users(db), action=ActionForm(formdata=None),
@@ -118,7 +118,7 @@ def users():
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
-@require_roles("admin")
+@require("accounts.manage")
 def new_user():
     db = get_session()
     units = list_units(db)
@@ -159,7 +159,7 @@ def _action(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/disable")
-@require_roles("admin")
+@require("accounts.manage")
 def disable_user(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -179,7 +179,7 @@ def disable_user(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/enable")
-@require_roles("admin")
+@require("accounts.manage")
 def enable_user(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -192,7 +192,7 @@ def enable_user(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/reset-2fa")
-@require_roles("admin")
+@require("accounts.manage")
 def reset_totp(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -209,7 +209,7 @@ def reset_totp(user_id: int):
 
 
 @bp.route("/units", methods=["GET", "POST"])
-@require_roles("admin")
+@require("units.manage")
 def units():
     db = get_session()
     form = UnitForm()

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import FileField
 
-from feedback_app.web.access import require_roles
+from feedback_app.web.access import require
 from feedback_app.web.transaction import get_session
 from feedback_app.core.calendar import (
     calendar_file,
@@ -27,7 +27,7 @@ class CalendarForm(FlaskForm):
 
 
 @bp.route("/admin/calendar", methods=["GET", "POST"])
-@require_roles("admin")
+@require("calendar.replace")
 def page():
     form = CalendarForm()
     status = 200

@@ -23,13 +23,12 @@ from feedback_app.core.models import (
     Kind,
     Publication,
     ReplyBy,
-    Role,
     StaffUser,
     State,
     Submission,
     Unit,
 )
-from feedback_app.core.permissions import Actor
+from feedback_app.core.permissions import HANDLER, Actor, may
 from feedback_app.core.words import STAFF_EVENT_WORDS
 from feedback_app.intake import channels
 from feedback_app.moderation import duplicates, query_codes, queue
@@ -116,29 +115,33 @@ def _publication_panel(submission: Submission, role: str) -> PublicationPanel:
         consent=bool(submission.publish_consent),
         publication=existing,
         refusal=publication.refusal(submission, role),
-        can_withdraw=role in publication.PUBLISHERS and existing is not None and existing.withdrawn_at is None,
+        can_withdraw=may(role, "publication.manage") and existing is not None and existing.withdrawn_at is None,
     )
+
+
+# What the submission page offers: the state changes the state allows, and what needs no particular state.
+PAGE_ACTIONS = ("reveal", "extend", "approve_reply", "record_delivery", "query_code.reissue")
+
+
+def allowed_actions(submission: Submission, role: str) -> set[str]:
+    """Every action of the submission page this role may take on this submission now."""
+    state = State(submission.state)
+    return ({action for action in states.TRANSITIONS if states.allowed(action, state, role)}
+            | {action for action in PAGE_ACTIONS if may(role, action)})
 
 
 def render_detail(submission: Submission, status: int = 200, forms: dict[str, Any] | None = None
                   ) -> tuple[str, int]:
     viewer = current_staff()
-    assert viewer is not None  # behind require_roles
+    assert viewer is not None  # behind require
     db = get_session()
     forms = forms or {}
     revealed = is_revealed(db, submission)
-    masked = viewer.role == Role.handler.value and not revealed
+    masked = not may(viewer.role, "identity.view") and not revealed
     identity = identity_of(submission, masked=masked)
-    state = State(submission.state)
-    allowed = {action for action in states.TRANSITIONS if states.allowed(action, state, viewer.role)}
-    if viewer.role in states.STAFF_DECIDERS:
-        allowed |= {"reveal", "extend", "approve_reply"}
-    if viewer.role in ("clerk", "reviewer", "admin"):
-        allowed.add("record_delivery")
-    if viewer.role in query_codes.REISSUERS:
-        allowed.add("query_code")
+    allowed = allowed_actions(submission, viewer.role)
     handlers = db.scalars(
-        select(StaffUser).where(StaffUser.role == Role.handler.value, StaffUser.active.is_(True))
+        select(StaffUser).where(StaffUser.role == HANDLER, StaffUser.active.is_(True))
         .order_by(StaffUser.unit_id, StaffUser.username)
     ).all()
     html = render_template(
@@ -170,6 +173,6 @@ def render_detail(submission: Submission, status: int = 200, forms: dict[str, An
             refusal=query_codes.refusal(db, submission),
             merged_into=query_codes.merged_into(db, submission),
             note_max=query_codes.NOTE_MAX,
-        ) if "query_code" in allowed else None,
+        ) if "query_code.reissue" in allowed else None,
     )
     return html, status

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, render_template
 
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Role
 from feedback_app.moderation.channels import (
     channel_alarms,
     mailbox_rows,
@@ -13,21 +12,19 @@ from feedback_app.moderation.channels import (
     quarantined,
     today_counts,
 )
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import may_here, require
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff/dashboard")
 
-ALL_STAFF = tuple(r.value for r in Role)
 MAILBOX_PAGE = "/staff/mail/"
 
 
 @bp.get("")
-@require_roles(*ALL_STAFF)
+@require("dashboard.view")
 def index():
     s: Settings = current_app.extensions["settings"]
     db = get_session()
-    viewer = current_staff()
     now = utcnow()
     rows = mailbox_rows(db, s, now)
     count, failures = outbox_failures(db)
@@ -42,6 +39,6 @@ def index():
         mailbox_page=MAILBOX_PAGE,
         outbox_failed=count,
         outbox=failures,
-        show_addresses=viewer.role != Role.handler.value,
-        can_log=viewer.role in (Role.clerk.value, Role.reviewer.value, Role.admin.value),
+        show_addresses=may_here("dashboard.contacts"),
+        can_log=may_here("intake.register"),
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, render_template, request, session as cookie, stream_with_context
 from sqlalchemy import select
 
-from feedback_app.core.models import Role, Unit
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.core.models import Unit
+from feedback_app.web.access import current_staff, may_here, require
 from feedback_app.core.models import Bulletin
 from feedback_app.web.transaction import get_session
 from feedback_app.moderation import queue
@@ -36,7 +36,7 @@ def _args() -> dict[str, str]:
 
 
 @bp.get("", endpoint="index")
-@require_roles(*ledger.EXPORT_ROLES)
+@require("ledger.export")
 def index():
     viewer = current_staff()
     db = get_session()
@@ -50,13 +50,13 @@ def index():
         matching=ledger.count(db, stmt),
         personal=ledger.may_see_personal(viewer),
         columns=ledger.columns(ledger.may_see_personal(viewer)),
-        units=db.scalars(select(Unit).order_by(Unit.name)).all() if viewer.role != Role.handler.value else [],
+        units=db.scalars(select(Unit).order_by(Unit.name)).all() if may_here("submissions.all_units") else [],
         items=[(i.number, i.title) for i in bulletin.items] if bulletin else [],
     )
 
 
 @bp.get("/export.<any(csv, xlsx):fmt>", endpoint="export")
-@require_roles(*ledger.EXPORT_ROLES)
+@require("ledger.export")
 def export(fmt: str):
     viewer = current_staff()
     settings = _settings()

@@ -25,10 +25,11 @@ from feedback_app.core.models import StaffUser
 from feedback_app.auth.passwords import MIN_LENGTH, password_problem, verify_password
 from feedback_app.auth.accounts import AccountError, authenticate, normalize_username, set_password
 from feedback_app.web.access import (
+    public,
     current_staff,
     end_session,
     needs_second_factor,
-    require_roles,
+    require,
     safe_next,
     start_session,
 )
@@ -115,6 +116,7 @@ def _render_login(form: LoginForm, next_target: str | None, notice: str | None =
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     next_target = safe_next(request.args.get("next"))
     if request.method == "GET":
@@ -164,6 +166,7 @@ def _pending_user() -> StaffUser | None:
 
 
 @bp.route("/2fa", methods=["GET", "POST"])
+@public
 def second_factor():
     user = _pending_user()
     if user is None:
@@ -193,6 +196,7 @@ def second_factor():
 
 
 @bp.route("/2fa/enrol", methods=["GET", "POST"])
+@public
 def enrol():
     user = _pending_user()
     if user is None:
@@ -239,6 +243,7 @@ def enrol():
 
 
 @bp.route("/logout", methods=["GET", "POST"])
+@public
 def logout():
     user = _pending_user()
     if user is None:  # nothing to end (or it has ended already)
@@ -260,7 +265,7 @@ def logout():
 
 
 @bp.route("/password", methods=["GET", "POST"])
-@require_roles()
+@require("password.change")
 def password():
     user = current_staff()
     form = PasswordForm()

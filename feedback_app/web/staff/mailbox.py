@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField
 
 from feedback_app.audit.log import record
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, require
 from feedback_app.web.transaction import get_session
 from feedback_app.intake.attachments import display_name, sniff
 from feedback_app.core.models import Submission
@@ -42,7 +42,7 @@ def _message(inbound_id: int) -> InboundMessage:
 
 
 @bp.get("/", endpoint="quarantine")
-@require_roles(*MAIL_ROLES)
+@require("mailbox.handle")
 def quarantine_page():
     db = get_session()
     before = request.args.get("before", type=int)
@@ -62,7 +62,7 @@ def quarantine_page():
 
 
 @bp.get("/<int:inbound_id>", endpoint="message")
-@require_roles(*MAIL_ROLES)
+@require("mailbox.handle")
 def message_page(inbound_id: int):
     return _render_message(_message(inbound_id))
 
@@ -93,7 +93,7 @@ def _render_message(row: InboundMessage, form: ReleaseForm | None = None, status
 
 
 @bp.post("/<int:inbound_id>/release", endpoint="release")
-@require_roles(*MAIL_ROLES)
+@require("mailbox.handle")
 def release_message(inbound_id: int):
     row = _message(inbound_id)
     form = ReleaseForm()
@@ -112,7 +112,7 @@ def release_message(inbound_id: int):
 
 
 @bp.get("/<int:inbound_id>/raw", endpoint="raw")
-@require_roles(*MAIL_ROLES)
+@require("mailbox.handle")
 def raw_message(inbound_id: int):
     """The message exactly as received, as a download that no browser renders."""
     row = _message(inbound_id)

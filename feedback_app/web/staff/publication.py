@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import TextAreaField
 
 from feedback_app.core.models import Unit
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, may_here, require
 from feedback_app.core.models import Bulletin
 from feedback_app.bulletin.service import get_bulletin, item_title
 from feedback_app.web.transaction import get_session
@@ -35,8 +35,6 @@ from feedback_app.outcomes import publication, redaction
 
 bp = Blueprint("publication", __name__, url_prefix="")
 
-PUBLISHERS = tuple(publication.PUBLISHERS)
-FOLDER_READERS = ("reviewer", "admin", "clerk", "handler")
 FOLDER_PAGE = 100
 
 
@@ -77,7 +75,7 @@ def _render_redaction(submission: Submission, form: PublishForm, status: int = 2
 
 
 @bp.get("/staff/publication")
-@require_roles(*PUBLISHERS)
+@require("publication.manage")
 def index():
     db = get_session()
     return render_template("publication/index.html", candidates=publication.candidates(db),
@@ -85,14 +83,14 @@ def index():
 
 
 @bp.get("/staff/publication/<reference>")
-@require_roles(*PUBLISHERS)
+@require("publication.manage")
 def redact(reference: str):
     submission = load_visible(reference)
     return _render_redaction(submission, PublishForm(formdata=None))
 
 
 @bp.post("/staff/publication/<reference>")
-@require_roles(*PUBLISHERS)
+@require("publication.manage")
 def publish(reference: str):
     submission = load_visible(reference)
     form = PublishForm()
@@ -121,7 +119,7 @@ def publish(reference: str):
 
 
 @bp.post("/staff/publication/<reference>/withdraw")
-@require_roles(*PUBLISHERS)
+@require("publication.manage")
 def withdraw(reference: str):
     submission = load_visible(reference)
     form = WithdrawForm()
@@ -163,7 +161,7 @@ class FolderEntry:
 
 
 @bp.get("/staff/items")
-@require_roles(*FOLDER_READERS)
+@require("folders.view")
 def items():
     db = get_session()
     bulletin = _bulletin_for(db, request.args.get("bulletin"))
@@ -183,7 +181,7 @@ def _visible_counts(db, bulletin: Bulletin) -> dict[int, int]:
 
 
 @bp.get("/staff/items/<int:number>")
-@require_roles(*FOLDER_READERS)
+@require("folders.view")
 def folder(number: int):
     db = get_session()
     bulletin = _bulletin_for(db, request.args.get("bulletin"))
@@ -229,6 +227,6 @@ def folder(number: int):
         bulletin=bulletin, number=number, title=title, entries=entries, today=today,
         status_of=clocks.status_of, next_after=rows[-1].id if more else None,
         counts=publication.cached_item_counts(db, bulletin).get(number, publication.ItemCounts())
-        if current_staff().role != "handler" else None,
+        if may_here("submissions.all_units") else None,
         printed_at=datetime.now(settings().tz),
     )

@@ -14,7 +14,7 @@ import time
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, session as cookie, url_for
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, require
 from feedback_app.web.transaction import get_session
 from feedback_app.core import querycode
 from feedback_app.core.querycode import QUERY_CODE_KEY
@@ -31,18 +31,11 @@ from feedback_app.web.staff.case_page import (
 )
 
 bp = Blueprint("query_code", __name__, url_prefix="/staff")
-ALL_STAFF = ("clerk", "reviewer", "handler", "admin")
 PENDING_KEY = "reissued_query_code"
 SHOW_SECONDS = 5 * 60  # the redirect follows at once; a code not looked at by then is not shown
 EXPIRED = "页面已过期，查询码未补发。您填写的内容已保留，请核对后再次提交。"
 NOT_DONE = "查询码未补发，请按提示修改后再提交。"
 CONFLICT = "此件在您打开页面后已有变动（可能已由他人补发查询码），查询码未补发。请查看最新情况后再决定。"
-
-
-def _may() -> None:
-    """The same order as the other actions: not visible → 404, visible but not this role's → 403."""
-    if current_staff().role not in query_codes.REISSUERS:
-        abort(403)
 
 
 def _again(reference: str, status: int, form: QueryCodeForm, message: str):
@@ -51,10 +44,9 @@ def _again(reference: str, status: int, form: QueryCodeForm, message: str):
 
 
 @bp.post("/submissions/<reference>/query-code", endpoint="reissue")
-@require_roles(*ALL_STAFF)
+@require("query_code.reissue")
 def reissue(reference: str):
     submission = load_visible(reference)
-    _may()
     form = query_code_form(submission, QueryCodeForm())
     if not form.validate():  # only the CSRF token and the version can fail here
         return _again(reference, 400, form, EXPIRED)
@@ -81,10 +73,9 @@ def reissue(reference: str):
 
 
 @bp.get("/submissions/<reference>/query-code", endpoint="show")
-@require_roles(*ALL_STAFF)
+@require("query_code.reissue")
 def show(reference: str):
     submission = load_visible(reference)
-    _may()
     code, method = _take_pending(submission) or (None, None)
     html = render_template(
         "staff/query_code.html",

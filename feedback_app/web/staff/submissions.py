@@ -8,20 +8,17 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from feedback_app.audit.log import record_action
-from feedback_app.core.models import Attachment, Bulletin, Role, State, Unit
+from feedback_app.core.models import Attachment, Bulletin, State, Unit
 from feedback_app.intake.attachments import path_of
 from feedback_app.moderation import queue
-from feedback_app.web.access import current_staff, require_roles
+from feedback_app.web.access import current_staff, require
 from feedback_app.web.staff.case_page import actor, load_visible, render_detail, settings
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-ALL_STAFF = tuple(r.value for r in Role)
-
-
 @bp.get("/", endpoint="queue")
-@require_roles(*ALL_STAFF)
+@require("queue.view")
 def queue_page():
     viewer = current_staff()
     db = get_session()
@@ -49,7 +46,7 @@ def _items(db) -> list[tuple[int, str]]:
 
 
 @bp.post("/search")
-@require_roles(*ALL_STAFF)
+@require("queue.view")
 def search():
     """The search words travel in the signed session cookie, never in a URL or an access log."""
     if not FlaskForm().validate():
@@ -63,14 +60,14 @@ def search():
 
 
 @bp.get("/submissions/<reference>")
-@require_roles(*ALL_STAFF)
+@require("submission.view")
 def detail(reference: str):
     submission = load_visible(reference)
     return render_detail(submission)
 
 
 @bp.get("/submissions/<reference>/attachments/<int:attachment_id>")
-@require_roles(*ALL_STAFF)
+@require("attachment.download")
 def attachment(reference: str, attachment_id: int):
     submission = load_visible(reference)
     db = get_session()
@@ -94,7 +91,7 @@ def attachment(reference: str, attachment_id: int):
 
 
 @bp.get("/submissions/<reference>/replies/<int:reply_id>/letter")
-@require_roles("reviewer", "admin", "clerk")
+@require("print_letter")
 def reply_letter(reference: str, reply_id: int):
     submission = load_visible(reference)
     reply = next((r for r in submission.replies if r.id == reply_id and r.approved_at), None)
