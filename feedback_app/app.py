@@ -19,7 +19,7 @@ from feedback_app.cli.staff import staff_group, unit_group
 from feedback_app.core.config import REPO_ROOT, Settings
 from feedback_app.core.database import make_engine
 from feedback_app.core.logsafe import configure_logging
-from feedback_app.web import errors, headers, limits, templating, transaction
+from feedback_app.web import csrf, errors, headers, limits, templating, transaction
 from feedback_app.web.access import init_staff_sessions
 from feedback_app.web.cookie_session import CookieSessions
 from feedback_app.web.health import bp as health_bp
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level)
     headers.init_headers(app, settings)
     init_staff_sessions(app)
+    csrf.init_csrf(app)  # after the hooks that say who is asking (a view that runs for a bad token needs them)
     limits.init_limiter(app, settings)
     templating.init_templates(app)
     for blueprint in BLUEPRINTS:

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import AuditEntry, AuditHead, Submission
-from feedback_app.core.permissions import Actor
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import AuditEntry, AuditHead, Submission
+from feedback_app.core.permissions import Actor
 
 GENESIS = "0" * 64
 

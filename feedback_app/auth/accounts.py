@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from feedback_app.auth import passwords
-from feedback_app.core.models import Role, StaffUser, Unit
-from feedback_app.core.words import ROLE_LABELS
 from feedback_app.auth.logins import end_sessions_of
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.words import ROLE_LABELS
 
 USERNAME_RE = re.compile(r"[a-z0-9_.-]{3,64}")
 USERNAME_RULE = "用户名须为 3 至 64 位小写字母、数字、下划线、点或短横线"

@@ -15,8 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import StaffUser
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import StaffUser
 
 ISSUER = "巡察整改监督意见"
 INTERVAL = 30

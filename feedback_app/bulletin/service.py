@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedback_app.bulletin.parser import ParsedBulletin, parse_bulletin
 from feedback_app.core.models import Bulletin, BulletinItem
-from feedback_app.bulletin.parser import parse_bulletin, ParsedBulletin
 
 BUNDLED = Path(__file__).resolve().parent / "seed" / "huangpu-2025-03-28.txt"  # the bulletin shipped
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")

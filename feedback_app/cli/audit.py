@@ -4,9 +4,9 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.audit.log import verify
 from feedback_app.cli.common import needs
 
@@ -18,9 +18,9 @@ audit_group = click.Group("audit", help="审计日志")
 @needs("audit.verify")
 def audit_verify() -> None:
     """校验审计日志的哈希链；发现断点时指出第一条并以非零状态退出。"""
-    session = current_app.extensions["db_sessionmaker"]()
+    session = current.sessions()()
     try:
-        result = verify(session, current_app.extensions["settings"])
+        result = verify(session, current.settings())
     finally:
         session.close()
     if result.broken_id is not None:

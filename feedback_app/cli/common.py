@@ -7,27 +7,20 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
-from flask import current_app
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from feedback_app.core.config import Settings
+from feedback_app import current
 from feedback_app.core.permissions import SYSTEM, may, roles_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def settings() -> Settings:
-    return current_app.extensions["settings"]
-
-
-def sessions() -> sessionmaker[Session]:
-    return current_app.extensions["db_sessionmaker"]
 
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session for one command: committed on success, rolled back on error."""
-    session = sessions()()
+    session = current.sessions()()
     try:
         yield session
         session.commit()

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.cli.common import needs
 from feedback_app.migrations import upgrade
 
@@ -17,5 +17,5 @@ db_group = click.Group("db", help="数据库")
 @needs("database.upgrade")
 def db_upgrade(revision: str) -> None:
     """迁移数据库到最新版本。"""
-    upgrade(current_app.extensions["db_engine"], revision)
+    upgrade(current.engine(), revision)
     click.echo("数据库已是最新版本")

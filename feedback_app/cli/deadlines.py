@@ -5,9 +5,9 @@ import sys
 from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.cli.common import needs, session_scope
 from feedback_app.core.calendar import (
     BUNDLED_CALENDAR,
@@ -29,7 +29,7 @@ deadlines_group = click.Group("deadlines", help="办理时限")
 def deadlines_report(on: datetime | None) -> None:
     """列出已超期且尚未完成的办理时限。"""
 
-    settings = current_app.extensions["settings"]
+    settings = current.settings()
     today = on.date() if on else local_today(settings)
     with session_scope() as session:
         lines = [
@@ -56,7 +56,7 @@ def deadlines_report(on: datetime | None) -> None:
 def deadlines_calendar(on: datetime | None) -> None:
     """显示正在使用的工作日历，并检查它是否覆盖今年和明年。"""
 
-    settings = current_app.extensions["settings"]
+    settings = current.settings()
     today = on.date() if on else local_today(settings)
     path = calendar_file(settings)
     click.echo(f"工作日历：{'随附日历' if path == BUNDLED_CALENDAR else '管理员更新的日历'}（{path}）")

@@ -5,9 +5,9 @@ import os
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.cli.common import needs, session_scope
 from feedback_app.core.models import Channel, Kind, State
 from feedback_app.moderation.queue import Filters
@@ -45,12 +45,12 @@ def ledger_export(fmt, state, channel, item, kind, unit, due, date_from, date_to
     filters = Filters(state=state, channel=channel, item=item, kind=kind, unit=unit, due=due,
                       date_from=date_from.date() if date_from else None,
                       date_to=date_to.date() if date_to else None)
-    settings = current_app.extensions["settings"]
+    settings = current.settings()
     with session_scope() as session:
         export = ledger.prepare(session, settings, ledger.system_viewer(), filters, fmt=fmt, personal=personal,
                                 actor="cli")
     try:
-        for chunk in ledger.stream(current_app.extensions["db_sessionmaker"], settings, export):
+        for chunk in ledger.stream(current.sessions(), settings, export):
             out.write(chunk)
         out.flush()
     except BrokenPipeError:

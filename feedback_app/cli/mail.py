@@ -7,9 +7,9 @@ import threading
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.cli.common import needs
 from feedback_app.mailbox.health import alarms, mailbox_health
 from feedback_app.mailbox.imap import FetchReport, fetch_once
@@ -42,8 +42,8 @@ def _fetch_line(report: FetchReport) -> str:
 @needs("mailbox.fetch")
 def mail_fetch(watch: bool, interval: float | None) -> None:
     """从配置的 IMAP 邮箱收取新邮件并登记。"""
-    factory = current_app.extensions["db_sessionmaker"]
-    settings = current_app.extensions["settings"]
+    factory = current.sessions()
+    settings = current.settings()
     if not watch:
         report = fetch_once(factory, settings)
         click.echo(_fetch_line(report), err=bool(report.error))
@@ -75,8 +75,8 @@ def mail_fetch(watch: bool, interval: float | None) -> None:
 @needs("mailbox.fetch")
 def mail_import(paths: tuple[Path, ...]) -> None:
     """导入 .eml 文件、mbox 文件或 Maildir 文件夹中的邮件并登记。"""
-    factory = current_app.extensions["db_sessionmaker"]
-    settings = current_app.extensions["settings"]
+    factory = current.sessions()
+    settings = current.settings()
     report = import_paths(factory, settings, list(paths))
     for error in report.errors:
         click.echo(error, err=True)
@@ -89,13 +89,13 @@ def mail_import(paths: tuple[Path, ...]) -> None:
 @needs("mailbox.fetch")
 def mail_health() -> None:
     """显示各邮箱的收取状态和隔离区邮件数。"""
-    settings = current_app.extensions["settings"]
+    settings = current.settings()
     tz = settings.tz
 
     def when(value) -> str:
         return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "—"
 
-    with current_app.extensions["db_sessionmaker"]() as session:
+    with current.sessions()() as session:
         rows = mailbox_health(session, settings)
         lines = alarms(session, settings)
     for h in rows:

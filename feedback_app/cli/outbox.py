@@ -6,10 +6,10 @@ import signal
 import threading
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedback_app import current
 from feedback_app.cli.common import needs
 from feedback_app.outbox.delivery import SendReport, send_due
 
@@ -30,8 +30,8 @@ def _summary(report: SendReport) -> str:
 @needs("outbox.send")
 def outbox_send(watch: bool, interval: float) -> None:
     """发送到期的待发邮件。"""
-    factory = current_app.extensions["db_sessionmaker"]
-    settings = current_app.extensions["settings"]
+    factory = current.sessions()
+    settings = current.settings()
     if not watch:
         click.echo(_summary(send_due(factory, settings)))
         return

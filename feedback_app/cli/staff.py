@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
+from feedback_app import current
 from feedback_app.audit.log import record
 from feedback_app.auth import totp
 from feedback_app.auth.accounts import (
@@ -60,7 +60,7 @@ def _read_password() -> str:
 
 def _audit(session, action: str, *, target: str, **details) -> None:
 
-    record(session, current_app.extensions["settings"], action=action, actor="system", target=target,
+    record(session, current.settings(), action=action, actor="system", target=target,
            details={"via": "cli", **details})
 
 
@@ -83,7 +83,7 @@ def staff_add(username: str, role: str, unit_name: str | None, display_name: str
     """新建账号；密码从标准输入读取一行（在终端上则提示输入两次）。"""
 
     password = _read_password()
-    settings = current_app.extensions["settings"]
+    settings = current.settings()
     secret = uri = None
     try:
         with session_scope() as session:

@@ -21,11 +21,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, object_session
 
+from feedback_app.core.calendar import WorkCalendar, load_calendar
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Channel, Kind, Submission
-from feedback_app.core.calendar import load_calendar, WorkCalendar
-from feedback_app.core.models import Deadline, StaffUser
+from feedback_app.core.models import Channel, Deadline, Kind, StaffUser, Submission
 
 INFORM = "inform"
 ACCEPTANCE_NOTICE = "acceptance_notice"

@@ -13,7 +13,7 @@ import weakref
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -92,11 +92,15 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def on_begin(conn):
-        # A writing transaction takes the write lock up front, so that it waits for another
-        # writer instead of failing on a stale snapshot.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
-                             else "BEGIN")
+    def on_begin(conn: Connection) -> None:
+        # A writing transaction takes the write lock up front, so that it waits for another writer
+        # instead of failing on a stale snapshot; a reading one may not write at all (query_only).
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        read_only = mode == "READ_ONLY"
+        if conn.info.get("query_only", False) != read_only:  # before BEGIN: query_only refuses BEGIN IMMEDIATE
+            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            conn.info["query_only"] = read_only
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
 
 
 class WriteGate:
@@ -171,6 +175,14 @@ def release_write_gate(session: Session) -> None:
     """Let the next writer through the gate, once ``session``'s transaction has ended."""
     if session.info.pop(_GATE_HELD, False):
         session.info[WRITE_GATE].release()
+
+
+def begin_read_only(session: Session) -> None:
+    """Start ``session``'s transaction unable to write: the database refuses any write in it (a GET)."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={"sqlite_begin": "READ_ONLY"})
+    else:
+        session.connection(execution_options={"postgresql_readonly": True})
 
 
 def begin_write(session: Session) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import re
 
-
 # Phone numbers, e-mail addresses and query codes never reach a log line, whatever logs them.
 _REDACTIONS = (
     (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "[email]"),

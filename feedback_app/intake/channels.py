@@ -21,11 +21,11 @@ from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from feedback_app.core.database import utcnow
-from feedback_app.intake.attachments import IncomingFile
-from feedback_app.core.models import Channel, Kind, ReplyBy
-from feedback_app.intake.service import Draft
 from feedback_app.core.masking import mask_address, mask_email, mask_name, mask_phone
+from feedback_app.core.models import Channel, Kind, ReplyBy
 from feedback_app.core.text import normalize_email, normalize_phone
+from feedback_app.intake.attachments import IncomingFile
+from feedback_app.intake.service import Draft
 
 MAX_REPRESENTATIVES = 5  # 信访工作条例第20条：多人反映共同意见的，推选代表，代表人数不超过5人
 CALLER_WITHHELD = "withheld"  # the number did not show, or the caller would not give it

@@ -11,21 +11,28 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import Bulletin
+from feedback_app.core import clocks, querycode
+from feedback_app.core.calendar import CalendarError
 from feedback_app.core.config import Settings
 from feedback_app.core.database import after_commit, utcnow
 from feedback_app.core.direct import Direct
-from feedback_app.intake import attachments as files
-from feedback_app.core import querycode
+from feedback_app.core.models import (
+    Attachment,
+    Bulletin,
+    Channel,
+    Deadline,
+    Kind,
+    ReplyBy,
+    State,
+    Submission,
+    SubmissionEvent,
+)
 from feedback_app.core.querycode import QUERY_CODE_KEY
-from feedback_app.core.models import Attachment, Channel, Kind, ReplyBy, State, Submission, SubmissionEvent
+from feedback_app.intake import attachments as files
 from feedback_app.intake.reference import format_reference, next_sequence
 from feedback_app.outbox.delivery import enqueue
 from feedback_app.outbox.texts import render_mail
-from feedback_app.core import clocks
 from feedback_app.search import backlog as search_backlog
-from feedback_app.core.calendar import CalendarError
-from feedback_app.core.models import Deadline
 
 log = logging.getLogger(__name__)
 

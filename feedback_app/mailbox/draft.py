@@ -6,13 +6,11 @@ from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 
-from feedback_app.core.models import Bulletin
 from feedback_app.core.config import Settings
-from feedback_app.intake.attachments import display_name, IncomingFile, problems, sniff
-from feedback_app.core.models import Channel, Kind, ReplyBy
+from feedback_app.core.models import Bulletin, Channel, InboundMessage, Kind, ReplyBy
+from feedback_app.intake.attachments import IncomingFile, display_name, problems, sniff
 from feedback_app.intake.service import Draft
 from feedback_app.mailbox.classify import detect_item
-from feedback_app.core.models import InboundMessage
 from feedback_app.mailbox.parse import Parsed
 
 IMPORT_MAILBOX = "import"  # the mailbox name of messages read from files

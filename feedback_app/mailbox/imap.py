@@ -22,9 +22,9 @@ from sqlalchemy.orm import sessionmaker
 
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import InboundMessage, InboundStatus
 from feedback_app.mailbox.health import mailbox_key, record_attempt
 from feedback_app.mailbox.inbound import finish_stored, pause, take
-from feedback_app.core.models import InboundMessage, InboundStatus
 from feedback_app.mailbox.parse import header_block, headers_only
 
 log = logging.getLogger("feedback_app.mail")

@@ -17,9 +17,9 @@ from typing import Iterator
 from sqlalchemy.orm import sessionmaker
 
 from feedback_app.core.config import Settings
-from feedback_app.mailbox.draft import IMPORT_MAILBOX
-from feedback_app.mailbox.inbound import finish_stored, Outcome, pause, take
 from feedback_app.core.models import InboundStatus
+from feedback_app.mailbox.draft import IMPORT_MAILBOX
+from feedback_app.mailbox.inbound import Outcome, finish_stored, pause, take
 from feedback_app.mailbox.parse import header_block, headers_only
 
 log = logging.getLogger("feedback_app.mail")

@@ -18,15 +18,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from feedback_app.audit.log import record
-from feedback_app.core.models import Bulletin
 from feedback_app.core.config import Settings
 from feedback_app.core.database import run_after_commit, utcnow
+from feedback_app.core.models import Bulletin, InboundMessage, InboundStatus, Submission
 from feedback_app.intake.attachments import sniff
-from feedback_app.core.models import Submission
-from feedback_app.intake.service import create_submission, Receipt
+from feedback_app.intake.service import Receipt, create_submission
 from feedback_app.mailbox.draft import build_draft
-from feedback_app.core.models import InboundMessage, InboundStatus
-from feedback_app.mailbox.parse import Limits, parse_message, Parsed
+from feedback_app.mailbox.parse import Limits, Parsed, parse_message
 
 log = logging.getLogger("feedback_app.mail")
 

@@ -6,15 +6,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record_action
-from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core import clocks, states
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Kind, State, Submission
-from feedback_app.core.words import REJECT_REASONS
-from feedback_app.core import clocks, states
-from feedback_app.core.models import InternalNote, RevealGrant
 from feedback_app.core.errors import ActionError
+from feedback_app.core.models import (
+    InternalNote,
+    Kind,
+    RevealGrant,
+    Role,
+    StaffUser,
+    State,
+    Submission,
+    Unit,
+)
 from feedback_app.core.permissions import Actor
+from feedback_app.core.words import REJECT_REASONS
 
 
 def _transition(session, settings, actor, submission, action, expected_version, *, public_text=None,

@@ -34,11 +34,9 @@ from difflib import SequenceMatcher
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import StaffUser
-from feedback_app.core.models import Bulletin
-from feedback_app.core.models import State, Submission
+from feedback_app.core.models import Bulletin, StaffUser, State, Submission
 from feedback_app.moderation.queue import visible_to
-from feedback_app.search.match import body_matches, MIN_INDEXED_CHARS
+from feedback_app.search.match import MIN_INDEXED_CHARS, body_matches
 
 SIMILAR = 0.8
 SHINGLES = 4

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from feedback_app.audit.log import record_action
+from feedback_app.core import querycode, states
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.core import querycode
-from feedback_app.core.models import State, Submission, SubmissionEvent
-from feedback_app.core.querycode import QUERY_CODE_KEY
-from feedback_app.core import states
-from feedback_app.audit.log import record_action
 from feedback_app.core.errors import ActionError
+from feedback_app.core.models import State, Submission, SubmissionEvent
 from feedback_app.core.permissions import Actor
+from feedback_app.core.querycode import QUERY_CODE_KEY
 
 ACTION = "query_code_reissued"
 NOTE_MAX = 500

@@ -9,11 +9,10 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Date, Select, and_, func, literal_column, or_, select, union
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import StaffUser
 from feedback_app.core.config import Settings
-from feedback_app.core.permissions import may
 from feedback_app.core.database import within_budget
-from feedback_app.core.models import Channel, Kind, Reply, State, Submission
+from feedback_app.core.models import Channel, Kind, Reply, StaffUser, State, Submission
+from feedback_app.core.permissions import may
 from feedback_app.search import match as search
 from feedback_app.search.match import search_clause
 

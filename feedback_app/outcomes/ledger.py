@@ -34,20 +34,39 @@ from typing import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 import phonenumbers
-from sqlalchemy import Date, Select, String, cast, func, literal_column, null, select, union_all
+from sqlalchemy import (
+    Date,
+    Select,
+    String,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record
-from feedback_app.core.models import StaffUser, Unit
-from feedback_app.core.permissions import SYSTEM, may
-from feedback_app.core.models import BulletinItem
-from feedback_app.core.config import Settings
-from feedback_app.core.models import Reply, Submission
-from feedback_app.core.words import CHANNEL_LABELS, DEADLINE_KIND_LABELS, KIND_LABELS, RATING_LABELS
 from feedback_app.core import clocks
+from feedback_app.core.config import Settings
+from feedback_app.core.models import (
+    BulletinItem,
+    Deadline,
+    Reply,
+    StaffUser,
+    Submission,
+    Unit,
+)
+from feedback_app.core.permissions import SYSTEM, may
+from feedback_app.core.words import (
+    CHANNEL_LABELS,
+    DEADLINE_KIND_LABELS,
+    KIND_LABELS,
+    RATING_LABELS,
+    STATE_WORDS,
+)
 from feedback_app.moderation import queue
-from feedback_app.core.models import Deadline
-from feedback_app.core.words import STATE_WORDS
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import Bulletin
+from feedback_app.audit.log import record_action
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Reply, State, Submission, SubmissionEvent
-from feedback_app.audit.log import record_action
 from feedback_app.core.errors import ActionError
+from feedback_app.core.models import (
+    Bulletin,
+    Publication,
+    Reply,
+    State,
+    Submission,
+    SubmissionEvent,
+)
 from feedback_app.core.permissions import Actor, may
 from feedback_app.outcomes import redaction
-from feedback_app.core.models import Publication
 
 # Accepted for handling: neither waiting for acceptance, nor rejected, nor merged into another.
 NOT_ACCEPTED = frozenset({State.received.value, State.rejected.value, State.merged.value})

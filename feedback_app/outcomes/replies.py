@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from feedback_app.audit.log import record_action
+from feedback_app.core import clocks, states
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
+from feedback_app.core.errors import ActionError
 from feedback_app.core.models import Reply, ReplyBy, State, Submission
+from feedback_app.core.permissions import Actor
 from feedback_app.outbox.delivery import enqueue
 from feedback_app.outbox.texts import render_mail
-from feedback_app.core import clocks, states
-from feedback_app.audit.log import record_action
-from feedback_app.core.errors import ActionError
-from feedback_app.core.permissions import Actor
 
 
 def open_draft(submission: Submission) -> Reply | None:

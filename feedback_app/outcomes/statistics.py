@@ -28,16 +28,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, null, select, union_all
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import StaffUser, Unit
-from feedback_app.core.models import Bulletin
 from feedback_app.core.config import Settings
-from feedback_app.core.models import Channel, Kind, Rating, Reply, State, Submission
-from feedback_app.core.words import CHANNEL_LABELS, KIND_LABELS, RATING_LABELS
+from feedback_app.core.models import (
+    Bulletin,
+    Channel,
+    Kind,
+    Rating,
+    Reply,
+    StaffUser,
+    State,
+    Submission,
+    Unit,
+)
+from feedback_app.core.words import (
+    CHANNEL_LABELS,
+    KIND_LABELS,
+    RATING_LABELS,
+    STATE_WORDS,
+)
 from feedback_app.moderation.queue import visible_to
-from feedback_app.core.words import STATE_WORDS
 
 NOT_ACCEPTED = (State.received.value, State.rejected.value, State.merged.value)
 ANSWERED = (State.answered.value, State.closed.value)

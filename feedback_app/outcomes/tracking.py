@@ -7,12 +7,16 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedback_app.core import querycode, states
 from feedback_app.core.config import Settings
-from feedback_app.core import querycode
 from feedback_app.core.models import Kind, Rating, State, Submission
-from feedback_app.core.words import KIND_LABELS, PUBLIC_WORDS, RATING_LABELS, STATE_WORDS
 from feedback_app.core.querycode import QUERY_CODE_KEY
-from feedback_app.core import states
+from feedback_app.core.words import (
+    KIND_LABELS,
+    PUBLIC_WORDS,
+    RATING_LABELS,
+    STATE_WORDS,
+)
 
 _DUMMY_HASH = "0" * 64
 

@@ -23,8 +23,22 @@ from __future__ import annotations
 from math import isqrt
 from typing import Callable
 
-from sqlalchemy import (ColumnElement, CompoundSelect, Select, String, column, exists, func, literal, literal_column,
-                        or_, select, table, text, union_all)
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    String,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from feedback_app.core.models import Reply, Submission

@@ -6,7 +6,7 @@ The logins themselves (kept on the server, ended on logout, password change or d
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,9 +14,10 @@ from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from feedback_app.core.models import StaffSession, StaffUser
-from feedback_app.core.database import utcnow
+from feedback_app import current
 from feedback_app.auth import logins
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import StaffSession, StaffUser
 from feedback_app.core.permissions import may, roles_for
 from feedback_app.web.transaction import after_response, get_session
 
@@ -24,7 +25,7 @@ COOKIE = "staff_session"
 
 
 def needs_second_factor(user: StaffUser) -> bool:
-    return logins.needs_second_factor(current_app.extensions["settings"], user)
+    return logins.needs_second_factor(current.settings(), user)
 
 
 def start_session(db: Session, user: StaffUser, *, second_factor: bool = False) -> str:
@@ -49,17 +50,15 @@ def _load() -> None:
     if not token or not request.path.startswith("/staff"):
         return
     now = utcnow()
-    found = logins.find_login(get_session(), current_app.extensions["settings"], token, now)
+    found = logins.find_login(get_session(), current.settings(), token, now)
     if found.lapsed is not None:
-        lapsed = found.lapsed
-        after_response(lambda db: logins.lapse(db, lapsed, now))
+        after_response(partial(logins.lapse, session_id=found.lapsed, at=now))
     row = found.row
     if row is None:
         g.staff_cookie = ("clear", None)
         return
     if now - row.last_seen_at > logins.SEEN_EVERY:  # not on every click
-        row_id = row.id
-        after_response(lambda db: logins.seen(db, row_id, now))
+        after_response(partial(logins.seen, session_id=row.id, at=now))
     g.staff_session_row = row
     g.staff = row.user
 

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from feedback_app import current
 from feedback_app.moderation.channels import channel_alarms
 from feedback_app.search import backlog as search_backlog
 from feedback_app.web.access import public
@@ -18,7 +19,7 @@ def _alarms() -> list[str]:
     reported, while the service itself answers."""
     session = get_session()
     try:
-        alarms = channel_alarms(session, current_app.extensions["settings"])
+        alarms = channel_alarms(session, current.settings())
         backlog = search_backlog.alarm(session.connection())
     except SQLAlchemyError:
         return ["无法读取渠道状态"]
@@ -28,7 +29,7 @@ def _alarms() -> list[str]:
 @bp.get("/healthz")
 @public
 def healthz():
-    engine = current_app.extensions["db_engine"]
+    engine = current.engine()
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -8,11 +8,11 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, current_app, make_response, render_template, request
 from sqlalchemy import select
 
-from feedback_app.core.models import Role
-from feedback_app.web.access import current_staff, may_here, public, require
-from feedback_app.core.models import Bulletin
-from feedback_app.web.transaction import get_session
+from feedback_app.core.models import Bulletin, Role
+from feedback_app.current import settings
 from feedback_app.outcomes import charts, statistics
+from feedback_app.web.access import current_staff, may_here, public, require
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("stats", __name__, url_prefix="")
 
@@ -23,9 +23,6 @@ PUBLIC_TTL = 600  # seconds a month's public figures are kept before they are co
 _public_cache: dict[str, tuple[float, statistics.MonthlyStats]] = {}
 _public_lock = threading.Lock()
 
-
-def settings():
-    return current_app.extensions["settings"]
 
 
 def _today() -> date:

@@ -6,9 +6,10 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, current_app, url_for
+from flask import Flask, url_for
 from flask_wtf.csrf import generate_csrf
 
+from feedback_app import current
 from feedback_app.core.enums import Role, State
 from feedback_app.core.words import (
     CHANNEL_LABELS,
@@ -27,13 +28,13 @@ def cn_date(value: date) -> str:
 
 
 def local_dt(value: datetime) -> str:
-    local = value.astimezone(current_app.extensions["settings"].tz)
+    local = value.astimezone(current.settings().tz)
     return f"{cn_date(local)} {local:%H:%M}"
 
 
 def cn_local_date(value: datetime) -> str:
     """The day of a moment in the office's time zone, in Chinese."""
-    return cn_date(value.astimezone(current_app.extensions["settings"].tz))
+    return cn_date(value.astimezone(current.settings().tz))
 
 
 def tel_uri(value: str) -> str:

@@ -5,8 +5,11 @@ response is ready the session is committed when the answer succeeded (below 400)
 otherwise. Jobs a service left with ``after_commit`` run once the response has gone out, each in a
 transaction of its own.
 
-A POST starts its transaction ready to write (on SQLite: through the write gate, holding the write
-lock), unless its view is marked ``late_write_lock`` and calls ``begin_write`` itself.
+A GET writes nothing: its transaction is read-only (the database refuses a write) and is never
+committed; what a reading request leaves behind (a login's "last seen", the audit of a download) is a
+job after the response (``after_response``). A POST starts its transaction ready to write (on SQLite:
+through the write gate, holding the write lock), unless its view is marked ``late_write_lock`` and
+calls ``begin_write`` itself.
 """
 from __future__ import annotations
 
@@ -14,21 +17,26 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from feedback_app import current
 from feedback_app.core.database import (
     Job,
     begin_immediate,
+    begin_read_only,
     make_sessionmaker,
     release_write_gate,
     run_jobs,
     take_jobs,
     write_gate,
 )
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_db(app: Flask, engine: Engine) -> None:
@@ -46,7 +54,7 @@ def _commit_on_success(response: Response) -> Response:
     jobs: list[Job] = []
     if session is not None:
         try:
-            if response.status_code < 400:
+            if response.status_code < 400 and request.method not in SAFE_METHODS and not g.get("refuse_writes"):
                 session.commit()
                 jobs = take_jobs(session)
             else:
@@ -56,7 +64,7 @@ def _commit_on_success(response: Response) -> Response:
             release_write_gate(session)
     jobs += g.pop("after_response", [])
     if jobs:
-        factory = current_app.extensions["db_sessionmaker"]
+        factory = current.sessions()
         response.call_on_close(lambda: run_jobs(factory, jobs))
     return response
 
@@ -71,6 +79,11 @@ def _close_on_error(_exc: BaseException | None) -> None:
             release_write_gate(session)
 
 
+def refuse_writes() -> None:
+    """Whatever this request answers, its transaction is rolled back (a request refused for a bad token)."""
+    g.refuse_writes = True
+
+
 def after_response(job: Job) -> None:
     """Run ``job`` once the response has gone out, in a writing transaction of its own, however the
     request ended: for what a reading request leaves behind (a login's "last seen")."""
@@ -81,8 +94,10 @@ def get_session() -> Session:
     """The request's session; a POST starts its transaction ready to write (see ``late_write_lock``)."""
     session: Session | None = g.get("db_session")
     if session is None:
-        session = current_app.extensions["db_sessionmaker"]()
-        if request.method == "POST" and not g.get("db_late_lock"):
+        session = current.sessions()()
+        if request.method in SAFE_METHODS:
+            begin_read_only(session)  # a GET writes nothing: the database would refuse it
+        elif request.method == "POST" and not g.get("db_late_lock"):
             begin_immediate(session)
         g.db_session = session
     return session

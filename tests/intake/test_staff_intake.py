@@ -369,7 +369,7 @@ def test_csrf_is_checked(database_url, tmp_path, session, people, bulletin):
     refused = c.post(PHONE, data=data)
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
-    assert "安全校验已过期" in page and value_of(page, "caller_number") == "138 0013 8000"
+    assert "页面已过期：提交的内容缺少安全校验信息" in page and "您填写的内容已保留" in page and value_of(page, "caller_number") == "138 0013 8000"
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Submission)) == 0
     accepted = c.post(PHONE, data={**data, **csrf_of(page)})

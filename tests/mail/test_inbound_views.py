@@ -125,9 +125,12 @@ def test_handlers_are_refused_and_strangers_sent_to_login(client, session, quara
     assert anonymous.status_code == 302 and "/staff/login" in anonymous.headers["Location"]
     login(client, "cheng.ban")
     target = quarantined["bounce"]
-    for path in ("/staff/mail/", f"/staff/mail/{target}", f"/staff/mail/{target}/raw"):
+    for path in ("/staff/mail/", f"/staff/mail/{target}"):
         assert client.get(path).status_code == 403
-    assert client.post(f"/staff/mail/{target}/release", data={}).status_code == 403
+    token = csrf_of(client.get("/staff/").get_data(as_text=True))
+    assert token, "the queue page carries a CSRF token"
+    assert client.post(f"/staff/mail/{target}/raw", data=token).status_code == 403
+    assert client.post(f"/staff/mail/{target}/release", data=token).status_code == 403
     reread(session)
     assert session.get(InboundMessage, target).status == "quarantined"
 
@@ -135,7 +138,12 @@ def test_handlers_are_refused_and_strangers_sent_to_login(client, session, quara
 def test_the_raw_message_downloads_as_is_and_is_audited(client, session, quarantined):
     create_staff(session, username="deng.ji", role="clerk")
     login(client, "deng.ji")
-    response = client.get(f"/staff/mail/{quarantined['malformed_garbage']}/raw")
+    target = quarantined["malformed_garbage"]
+    refused = client.post(f"/staff/mail/{target}/raw")  # without the page's token: not downloaded
+    assert refused.status_code == 400 and "页面已过期" in refused.get_data(as_text=True)
+    assert refused.data != CORPUS["malformed_garbage"].raw
+    token = csrf_of(client.get(f"/staff/mail/{target}").get_data(as_text=True))
+    response = client.post(f"/staff/mail/{target}/raw", data=token)
     assert response.status_code == 200 and response.data == CORPUS["malformed_garbage"].raw
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert "attachment" in response.headers["Content-Disposition"]

@@ -21,7 +21,9 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app import create_app
+from feedback_app.auth import logins
 from feedback_app.core.permissions import PERMISSIONS, may
+from feedback_app.web import transaction
 from feedback_app.core.models import StaffUser, Unit
 from feedback_app.auth.accounts import create_unit
 from feedback_app.bulletin.service import import_bulletin
@@ -30,6 +32,7 @@ from feedback_app.core.models import Submission
 from feedback_app.web.staff.actions import DONE
 from tests.auth.helpers import create_staff, csrf_of, login
 from tests.conftest import SEED, SEED_SLUG, fresh_database, make_settings
+from tests.dbstate import changes, snapshot
 from tests.factories import create_reply, create_web_submission
 
 ROLES = ("anonymous", "clerk", "reviewer", "handler", "admin")
@@ -94,7 +97,8 @@ ROUTES: dict[str, dict[str, Expect | dict[str, Expect] | str]] = {
     # (nothing was reissued here: it says so)
     "/staff/submissions/<reference>/query-code": {
         "GET": Expect(200, says="查询码只显示一次"), "POST": Expect(400, says="请选择核验反映人身份的方式")},
-    "/staff/submissions/<reference>/attachments/<int:attachment_id>": {"GET": OK, "POST": NOT_ALLOWED},
+    # recorded downloads are POSTs: the audit entry is committed before the file leaves
+    "/staff/submissions/<reference>/attachments/<int:attachment_id>": {"GET": NOT_ALLOWED, "POST": OK},
     "/staff/submissions/<reference>/replies/<int:reply_id>/letter": {
         "GET": Expect(200, says="关于您反映事项的答复"), "POST": NOT_ALLOWED},
     "/staff/admin/calendar": {"GET": OK, "POST": Expect(400, says="请选择日历文件")},
@@ -120,11 +124,11 @@ ROUTES: dict[str, dict[str, Expect | dict[str, Expect] | str]] = {
     "/staff/publication/<reference>/withdraw": {"GET": NOT_ALLOWED, "POST": Expect(303)},
     # the ledger (a handler gets its unit's rows only)
     "/staff/ledger": {"GET": OK, "POST": NOT_ALLOWED},
-    "/staff/ledger/export.<any(csv, xlsx):fmt>": {"GET": OK, "POST": NOT_ALLOWED},
+    "/staff/ledger/export.<any(csv, xlsx):fmt>": {"GET": NOT_ALLOWED, "POST": OK},
     # the mailbox; the message routes are asked about an id that does not exist
     "/staff/mail/": {"GET": OK, "POST": NOT_ALLOWED},
     "/staff/mail/<int:inbound_id>": {"GET": NOT_FOUND, "POST": NOT_ALLOWED},
-    "/staff/mail/<int:inbound_id>/raw": {"GET": NOT_FOUND, "POST": NOT_ALLOWED},
+    "/staff/mail/<int:inbound_id>/raw": {"GET": NOT_ALLOWED, "POST": NOT_FOUND},
     "/staff/mail/<int:inbound_id>/release": {"GET": NOT_ALLOWED, "POST": NOT_FOUND},
 }
 
@@ -221,7 +225,7 @@ class World:
     def path(self, rule: str, **values) -> str:
         values = {"reference": self.mine.reference, "action": "accept", "attachment_id": self.attachment,
                   "reply_id": self.reply, "user_id": self.spare.id, "fmt": "csv", "inbound_id": MISSING_ID,
-                  "number": 5, **values}
+                  "number": 5, "slug": SEED_SLUG, **values}
         return re.sub(r"<(?:[^:<>]+:)?([a-z_]+)>", lambda m: str(values[m.group(1)]), rule)
 
 
@@ -403,7 +407,7 @@ def test_a_half_logged_in_reviewer_is_sent_to_the_second_factor(world):
 
 # ---------- 3. another unit's submission answers like one that does not exist ----------
 
-HIDDEN = [("GET", "detail"), ("GET", "attachment"), ("GET", "letter")] + \
+HIDDEN = [("GET", "detail"), ("POST", "attachment"), ("GET", "letter")] + \
          [("POST", action) for action in DONE] + [("POST", "no-such-action")] + \
          [("GET", "query-code"), ("POST", "query-code")]
 
@@ -442,11 +446,11 @@ def test_handler_gets_the_same_answer_for_another_units_submission_as_for_a_miss
 def test_an_attachment_or_reply_of_another_submission_answers_like_a_missing_one(world, role):
     c = world.client(role)
     ref = world.mine.reference
-    foreign = c.get(f"/staff/submissions/{ref}/attachments/{world.their_attachment}")
-    missing = c.get(f"/staff/submissions/{ref}/attachments/{MISSING_ID}")
+    foreign = c.post(f"/staff/submissions/{ref}/attachments/{world.their_attachment}")
+    missing = c.post(f"/staff/submissions/{ref}/attachments/{MISSING_ID}")
     check(foreign, NOT_FOUND, f"{role} another submission's attachment", "")
     assert (foreign.status_code, foreign.get_data()) == (missing.status_code, missing.get_data())
-    assert c.get(f"/staff/submissions/{ref}/attachments/{world.attachment}").data == PNG
+    assert c.post(f"/staff/submissions/{ref}/attachments/{world.attachment}").data == PNG
 
     foreign = c.get(f"/staff/submissions/{ref}/replies/{world.their_reply}/letter")
     missing = c.get(f"/staff/submissions/{ref}/replies/{MISSING_ID}/letter")
@@ -479,7 +483,58 @@ def test_handler_of_unit_b_sees_unit_b_and_not_unit_a(world):
     assert world.theirs.reference in queue and world.mine.reference not in queue
 
 
-# ---------- 4. with CSRF on, a POST without the token is refused ----------
+# ---------- 4. a GET writes nothing ----------
+
+def _get_rules(app) -> list[str]:
+    return sorted({r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint != "static"})
+
+
+@pytest.fixture
+def jobs_kept(monkeypatch):
+    """What requests leave for after their responses, kept instead of run."""
+    left: list = []
+    monkeypatch.setattr(transaction, "run_jobs", lambda _factory, jobs: left.extend(jobs))
+    return left
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_get_writes_to_the_database(world, role, jobs_kept):
+    """Every GET route of the app, as every role: every row of every table is as it was. All a GET may
+    leave for after its response is a login's bookkeeping ("last seen", the end of one that ran out)."""
+    engine = world.app.extensions["db_engine"]
+    before = snapshot(engine)
+    client = world.client(role)
+    rules = _get_rules(world.app)
+    assert len(rules) >= 35
+    for rule in rules:
+        response = client.get(world.path(rule))
+        assert response.status_code < 500, f"{role} GET {rule}: {response.status_code}"
+    assert changes(before, snapshot(engine)) == {}
+    assert {getattr(job, "func", job) for job in jobs_kept} <= {logins.seen, logins.lapse}
+
+
+def test_the_database_refuses_a_write_in_a_get(world):
+    """Not by convention: a GET's transaction is read-only, so a view that tried to write would fail."""
+    app = create_app(world.settings)
+
+    @app.get("/test-writes-in-a-get")
+    def writes():
+        from feedback_app.web.transaction import get_session
+
+        get_session().add(Unit(name="在读请求中写入的单位"))
+        get_session().flush()
+        return "written"
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    try:
+        assert app.test_client().get("/test-writes-in-a-get").status_code == 500
+    finally:
+        app.extensions["db_engine"].dispose()
+    with world.session() as s:
+        assert s.scalar(select(Unit).where(Unit.name == "在读请求中写入的单位")) is None
+
+
+# ---------- 5. with CSRF on, a POST without the token is refused ----------
 
 @pytest.fixture(scope="module")
 def csrf_world(world):
@@ -520,7 +575,8 @@ def test_csrf_admin_button_without_token_does_nothing(csrf_world):
     c = _csrf_client(csrf_world, "admin")
     response = c.post(f"/staff/admin/users/{w.spare.id}/disable")
     assert response.status_code == 303 and urlsplit(response.headers["Location"]).path == "/staff/admin/users"
-    assert "页面已过期，操作未执行" in c.get("/staff/admin/users").get_data(as_text=True)
+    assert "页面已过期：提交的内容缺少安全校验信息，可能页面没有完整打开。操作未执行" in c.get(
+        "/staff/admin/users").get_data(as_text=True)
     with w.session() as s:
         assert s.get(StaffUser, w.spare.id).active is True
     created = c.post("/staff/admin/units", data={"name": "区教育局"})
@@ -542,3 +598,44 @@ def test_csrf_search_without_token_is_refused(csrf_world):
     response = c.post("/staff/search", data={"q": "跨站请求伪造"})
     assert response.status_code == 400, f"POST /staff/search without a CSRF token: {response.status_code}"
     assert "跨站请求伪造" not in c.get("/staff/?search=1").get_data(as_text=True)
+
+
+MARK = "跨站请求伪造测试内容"
+TYPED = {"note": MARK, "body": MARK, "text": MARK, "reason": MARK, "q": MARK, "name": MARK, "display_name": MARK,
+         "caller_name": MARK, "version": "1", "kind": "suggestion", "unit": "1", "days": "5", "into": "HP2099-000001",
+         "username": "new.user", "password": "correct horse battery staple", "method": "phone", "rating": "satisfied"}
+
+
+def _may_post(app, rule: str) -> list[tuple[str, str]]:
+    """(role, path) for each POST of ``rule`` by a role that may send it: each action of actions.act."""
+    if ROUTES[rule]["POST"] == PER_ACTION:
+        return [(next(r for r in STAFF if may(r, action)), rule.replace("<action>", action)) for action in DONE]
+    permission = permission_of(app, rule, "POST")
+    return [(next(r for r in STAFF if permission is None or may(r, permission)), rule)]
+
+
+CSRF_CASES = [
+    pytest.param(rule, id=rule) for rule, by_method in ROUTES.items() if by_method["POST"] is not NOT_ALLOWED
+]
+
+
+@pytest.mark.parametrize("rule", CSRF_CASES)
+def test_a_post_without_its_token_changes_nothing_and_says_why(csrf_world, rule, jobs_kept):
+    """Every POST of /staff, by a role that may send it, with typed fields but no CSRF token: nothing in
+    the database changes, and the answer explains in Chinese that the page has expired."""
+    app = csrf_world.app
+    engine = app.extensions["db_engine"]
+    for role, path_rule in _may_post(app, rule):
+        client = _csrf_client(csrf_world, role)
+        path = csrf_world.world.path(path_rule)
+        before = snapshot(engine)
+        response = client.post(path, data=TYPED)
+        assert changes(before, snapshot(engine)) == {}, f"{role} POST {path} without a token wrote"
+        spec = ROUTES[rule]["POST"]
+        if spec is NOT_FOUND and response.status_code == 404:  # asked about a message that does not exist
+            continue
+        if isinstance(spec, dict) and response.status_code == 303:  # a login page with nothing to do here
+            continue
+        assert response.status_code in (303, 400), f"{role} POST {path}: {response.status_code}"
+        page = (client.get(response.headers["Location"]) if response.status_code == 303 else response)
+        assert "页面已过期：提交的内容缺少安全校验信息" in page.get_data(as_text=True), f"{role} POST {path}"

@@ -160,7 +160,8 @@ def test_attachments_download_safely_and_are_audited(app, session, settings, bul
     attachment = submission.attachments[0]
     url = f"/staff/submissions/{reference}/attachments/{attachment.id}"
     reviewer = client_as(app, team["reviewer"])
-    response = reviewer.get(url)
+    assert reviewer.get(url).status_code == 405  # a recorded download is a POST
+    response = reviewer.post(url)
     assert response.status_code == 200 and response.data == PNG
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.headers["Content-Type"] == "application/octet-stream"
@@ -169,8 +170,8 @@ def test_attachments_download_safely_and_are_audited(app, session, settings, bul
     session.rollback()
     assert session.scalar(select(AuditEntry).where(AuditEntry.action == "attachment_downloaded")).target == reference
     handler_b = client_as(app, team["other_handler"])
-    assert handler_b.get(url).status_code == 404
-    assert app.test_client().get(url).status_code == 302  # anonymous: to the login page
+    assert handler_b.post(url).status_code == 404
+    assert app.test_client().post(url).status_code == 302  # anonymous: to the login page
 
 
 def test_search_words_never_travel_in_a_url(app, session, settings, bulletin, team):

@@ -411,7 +411,7 @@ def test_without_the_csrf_token_nothing_is_reissued_and_nothing_typed_is_lost(ap
         path = f"/staff/submissions/{submission.reference}/query-code"
         refused = c.post(path, data={"version": str(submission.version), "method": "phone", "note": "核对来电号码"})
         html = refused.get_data(as_text=True)
-        assert refused.status_code == 400 and "页面已过期，查询码未补发" in text_of(html)
+        assert refused.status_code == 400 and "页面已过期：提交的内容缺少安全校验信息" in text_of(html) and "查询码未补发" in text_of(html)
         assert ">核对来电号码</textarea>" in html
         assert re.search(r'value="phone" checked>', html)
         assert tracks(app, submission.reference, old)

@@ -6,7 +6,7 @@ import io
 import json
 import zipfile
 from datetime import date, datetime, timedelta, timezone
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import openpyxl
 import pytest
@@ -34,6 +34,11 @@ SEARCH_WORD = "营商环境"
 
 
 # ---------- the data ----------
+
+def export(client, fmt: str, query: str = "", **kwargs):
+    """The download form of the ledger page, sent with the filters in ``query``."""
+    return client.post(f"/staff/ledger/export.{fmt}", data=dict(parse_qsl(query)), **kwargs)
+
 
 @pytest.fixture
 def world(app, session, settings, bulletin):
@@ -117,7 +122,7 @@ def audit_entries(session) -> list[AuditEntry]:
 # ---------- CSV ----------
 
 def test_csv_one_row_per_submission_in_chinese(app, session, world):
-    response = client_as(app, world["reviewer"]).get("/staff/ledger/export.csv")
+    response = export(client_as(app, world["reviewer"]), "csv")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     data = response.get_data()
@@ -149,7 +154,7 @@ def test_csv_one_row_per_submission_in_chinese(app, session, world):
 
 
 def test_download_name_carries_the_date(app, world, settings):
-    response = client_as(app, world["clerk"]).get("/staff/ledger/export.xlsx")
+    response = export(client_as(app, world["clerk"]), "xlsx")
     today = datetime.now(settings.tz).strftime("%Y%m%d")
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment; ")
@@ -161,7 +166,7 @@ def test_download_name_carries_the_date(app, world, settings):
 # ---------- XLSX ----------
 
 def test_xlsx_has_the_same_rows_with_real_dates(app, world):
-    response = client_as(app, world["admin"]).get("/staff/ledger/export.xlsx")
+    response = export(client_as(app, world["admin"]), "xlsx")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == ledger.CONTENT_TYPES["xlsx"]
     book = read_xlsx(response.get_data())
@@ -211,14 +216,14 @@ def test_formula_cells_are_neutralised_in_csv_and_strings_in_xlsx(app, session, 
     session.commit()
     admin = client_as(app, world["admin"])
 
-    rows = by_reference(read_csv(admin.get("/staff/ledger/export.csv").get_data()))
+    rows = by_reference(read_csv(export(admin, "csv").get_data()))
     for reference, text in zip(made, DANGEROUS):
         row = rows[reference]
         assert row["姓名"] == row["电子邮箱"] == row["通信地址"] == "'" + text
     assert rows[made[0]]["责任单位"] == "'=1+1单位"
     assert rows[world["closed"].reference]["姓名"] == "张三"  # nothing else changes
 
-    sheet = read_xlsx(admin.get("/staff/ledger/export.xlsx").get_data()).active
+    sheet = read_xlsx(export(admin, "xlsx").get_data()).active
     header = [c.value for c in sheet[1]]
     found = {}
     for cells in sheet.iter_rows(min_row=2):
@@ -242,14 +247,14 @@ def test_neutralise(text, expected):
 
 def test_personal_details_only_for_admins(app, world):
     for role in ("reviewer", "clerk"):
-        data = client_as(app, world[role]).get("/staff/ledger/export.csv").get_data()
+        data = export(client_as(app, world[role]), "csv").get_data()
         assert read_csv(data)[0] == HEADER, role
         text = data.decode("utf-8")
         for secret in ("张三", "13800138000", "138 0013 8000", "zhang@example.com", "大沙街", "李四"):
             assert secret not in text, (role, secret)
-        book = read_xlsx(client_as(app, world[role]).get("/staff/ledger/export.xlsx").get_data())
+        book = read_xlsx(export(client_as(app, world[role]), "xlsx").get_data())
         assert [c.value for c in book.active[1]] == HEADER
-    rows = read_csv(client_as(app, world["admin"]).get("/staff/ledger/export.csv").get_data())
+    rows = read_csv(export(client_as(app, world["admin"]), "csv").get_data())
     assert rows[0] == HEADER + PERSONAL
     closed = by_reference(rows)[world["closed"].reference]
     assert [closed[h] for h in PERSONAL] == ["张三", "138 0013 8000", "zhang@example.com", "广州市黄埔区大沙街1号"]
@@ -259,18 +264,17 @@ def test_personal_details_only_for_admins(app, world):
 
 def test_a_handler_gets_only_their_units_rows(app, world):
     handler = client_as(app, world["handler"])
-    rows = read_csv(handler.get("/staff/ledger/export.csv").get_data())
+    rows = read_csv(export(handler, "csv").get_data())
     assert rows[0] == HEADER
     assert [r[0] for r in rows[1:]] == [world["closed"].reference]
-    other = read_csv(handler.get(f"/staff/ledger/export.csv?unit={world['b'].id}").get_data())
+    other = read_csv(export(handler, "csv", f"unit={world['b'].id}").get_data())
     assert other == [HEADER]
 
 
 def test_anonymous_visitors_go_to_the_login_page(client, session, world):
-    for path in ("/staff/ledger", "/staff/ledger/export.csv", "/staff/ledger/export.xlsx"):
-        response = client.get(path)
+    for response in (client.get("/staff/ledger"), export(client, "csv"), export(client, "xlsx")):
         assert response.status_code == 302 and "/staff/login" in response.headers["Location"]
-    assert client.get("/staff/ledger/export.pdf").status_code == 404
+    assert client.post("/staff/ledger/export.pdf").status_code == 404
     assert not audit_entries(session)
 
 
@@ -291,18 +295,18 @@ def test_anonymous_visitors_go_to_the_login_page(client, session, world):
 ])
 def test_filters_are_the_queues(app, world, query, expected):
     reviewer = client_as(app, world["reviewer"])
-    rows = read_csv(reviewer.get("/staff/ledger/export.csv?" + query.format(a=world["a"].id)).get_data())
+    rows = read_csv(export(reviewer, "csv", query.format(a=world["a"].id)).get_data())
     assert [r[0] for r in rows[1:]] == [world[k].reference for k in expected]
-    sheet = read_xlsx(reviewer.get("/staff/ledger/export.xlsx?" + query.format(a=world["a"].id)).get_data()).active
+    sheet = read_xlsx(export(reviewer, "xlsx", query.format(a=world["a"].id)).get_data()).active
     assert [r[0] for r in sheet.iter_rows(min_row=2, values_only=True)] == [world[k].reference for k in expected]
 
 
 def test_search_words_come_from_the_queue_session(app, session, world):
     reviewer = client_as(app, world["reviewer"])
     assert reviewer.post("/staff/search", data={"q": SEARCH_WORD}).status_code == 303
-    rows = read_csv(reviewer.get("/staff/ledger/export.csv?search=1").get_data())
+    rows = read_csv(export(reviewer, "csv", "search=1").get_data())
     assert [r[0] for r in rows[1:]] == [world["closed"].reference]
-    everything = read_csv(reviewer.get("/staff/ledger/export.csv").get_data())  # without search=1
+    everything = read_csv(export(reviewer, "csv").get_data())  # without search=1
     assert len(everything) == 4
     assert json.loads(audit_entries(session)[0].details)["filters"] == {"q": SEARCH_WORD}
 
@@ -311,8 +315,8 @@ def test_search_words_come_from_the_queue_session(app, session, world):
 
 def test_every_web_export_is_audited(app, session, settings, world):
     admin = client_as(app, world["admin"])
-    admin.get("/staff/ledger/export.csv?state=closed&kind=suggestion")
-    client_as(app, world["handler"]).get("/staff/ledger/export.xlsx")
+    export(admin, "csv", "state=closed&kind=suggestion")
+    export(client_as(app, world["handler"]), "xlsx")
     first, second = audit_entries(session)
     assert (first.actor, first.actor_id) == ("guan.li", world["admin"].id)
     assert first.client == "127.0.0.1"
@@ -326,7 +330,7 @@ def test_every_web_export_is_audited(app, session, settings, world):
 def test_the_body_is_read_after_the_request_committed(app, session, world):
     """The response streams: the audit entry is stored although the body has not been read yet."""
     admin = client_as(app, world["admin"])
-    response = admin.get("/staff/ledger/export.csv", buffered=False)
+    response = export(admin, "csv", buffered=False)
     assert response.status_code == 200 and response.is_streamed
     assert len(audit_entries(session)) == 1
     data = b"".join(response.response)
@@ -364,8 +368,10 @@ def test_the_page_counts_and_links_with_the_same_filters(app, world):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "共 <strong>1</strong> 件" in html
-    assert 'href="/staff/ledger/export.csv?state=closed"' in html
-    assert 'href="/staff/ledger/export.xlsx?state=closed"' in html
+    for fmt in ("csv", "xlsx"):
+        form = html[html.index(f'action="/staff/ledger/export.{fmt}"'):]
+        form = form[:form.index("</form>")]
+        assert '<input type="hidden" name="state" value="closed">' in form and 'name="sort"' not in form
     assert "不含群众个人信息" in html
     admin_html = client_as(app, world["admin"]).get("/staff/ledger").get_data(as_text=True)
     assert "共 <strong>3</strong> 件" in admin_html and "包含群众姓名" in admin_html

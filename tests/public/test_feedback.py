@@ -200,11 +200,14 @@ def test_csrf_missing_or_expired_keeps_what_was_typed(database_url, tmp_path, bu
     no_csrf = {**valid_data(), "form_token": tokens["form_token"]}
     response = client.post(FORM, data=no_csrf)
     html = response.get_data(as_text=True)
-    assert response.status_code == 400 and "安全校验已过期" in html and valid_data()["body"] in html
+    assert response.status_code == 400 and valid_data()["body"] in html
+    assert "页面已过期：提交的内容缺少安全校验信息" in html and "您填写的内容已保留" in html
     time.sleep(2.1)  # let the CSRF token expire
     response = client.post(FORM, data={**valid_data(), **tokens})
     html = response.get_data(as_text=True)
-    assert response.status_code == 400 and "安全校验已过期" in html and valid_data()["body"] in html
+    assert response.status_code == 400 and valid_data()["body"] in html
+    assert "页面已过期：页面打开的时间太长，安全校验已失效。" in html and "您填写的内容已保留" in html
+    assert count(session) == 0
     fresh = re.search(r'name="csrf_token" type="hidden" value="([^"]*)"', html).group(1)
     response = client.post(FORM, data={**valid_data(), **tokens, "csrf_token": fresh})
     assert response.status_code == 303

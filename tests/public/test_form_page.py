@@ -20,7 +20,7 @@ def test_each_visit_gets_tokens_of_its_own(database_url, tmp_path, bulletin):
     html = first.get(FORM).get_data(as_text=True)
     assert CSRF_MARK not in html and TOKEN_MARK not in html  # the markers are always filled in
     stolen = second.post(FORM, data={**valid_data(), **mine}, content_type="multipart/form-data")
-    assert stolen.status_code == 400 and "安全校验已过期" in stolen.get_data(as_text=True)
+    assert stolen.status_code == 400 and "安全校验信息与当前会话不符" in stolen.get_data(as_text=True)
     own = first.post(FORM, data={**valid_data(), **mine}, content_type="multipart/form-data")
     assert own.status_code == 303
 

@@ -387,7 +387,8 @@ def test_track_post_without_csrf_token_is_refused_in_chinese(csrf_client, tracke
     csrf_client.get(TRACK)
     response = lookup(csrf_client, submission.reference, code)
     assert response.status_code == 400
-    assert "页面已过期，请重新填写后查询。" in text_of(response.get_data(as_text=True))
+    assert "页面已过期：提交的内容缺少安全校验信息，可能页面没有完整打开。请重新填写后查询。" in text_of(
+        response.get_data(as_text=True))
     assert csrf_client.get(STATUS).status_code == 302
 
 

@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-27 06:08:42.916345
 """
-from alembic import op
 import sqlalchemy as sa
-import feedback_app.core.database
+from alembic import op
 
+import feedback_app.core.database
 
 revision = '0001'
 down_revision = None

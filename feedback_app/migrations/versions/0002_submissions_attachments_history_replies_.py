@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-27 06:09:31.287649
 """
-from alembic import op
 import sqlalchemy as sa
-import feedback_app.core.database
+from alembic import op
 
+import feedback_app.core.database
 
 revision = '0002'
 down_revision = '0001'

@@ -4,10 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 06:22:06.056202
 """
-from alembic import op
 import sqlalchemy as sa
-import feedback_app.core.database
+from alembic import op
 
+import feedback_app.core.database
 
 revision = '0003'
 down_revision = '0002'

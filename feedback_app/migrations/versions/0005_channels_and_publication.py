@@ -3,8 +3,9 @@
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
+
 import feedback_app.core.database
 
 revision = '0005'

@@ -11,8 +11,8 @@ operation that recreates ``submission`` must create ``ix_submission_email_lower`
 Revision ID: 0007
 Revises: 0006
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = '0007'
 down_revision = '0006'

@@ -5,7 +5,13 @@ import time
 
 from flask import Blueprint, abort, current_app, make_response, render_template, request
 
-from feedback_app.bulletin.service import get_bulletin, item_title, list_bulletins, structure_of
+from feedback_app import current
+from feedback_app.bulletin.service import (
+    get_bulletin,
+    item_title,
+    list_bulletins,
+    structure_of,
+)
 from feedback_app.outcomes import publication
 from feedback_app.web.access import public
 from feedback_app.web.transaction import get_session
@@ -36,7 +42,7 @@ def index():
 @bp.get("/bulletins/<slug>")
 @public
 def show(slug: str):
-    ttl = current_app.extensions["settings"].page_cache_seconds
+    ttl = current.settings().page_cache_seconds
     cached = _page_cache().get(slug)
     if cached is None or time.monotonic() - cached[0] >= ttl:
         cached = _render(slug, cached)

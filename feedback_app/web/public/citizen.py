@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from typing import Any
+
 from flask import (
     Blueprint,
     Flask,
@@ -14,42 +16,56 @@ from flask import (
     redirect,
     render_template,
     request,
-    session as cookie,
     url_for,
 )
-from flask_wtf.csrf import generate_csrf, validate_csrf
+from flask import (
+    session as cookie,
+)
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from wtforms import ValidationError
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from feedback_app.core.models import Bulletin
 from feedback_app.bulletin.service import get_bulletin
 from feedback_app.core.config import Settings
 from feedback_app.core.database import begin_write
-from feedback_app.web.access import public
-from feedback_app.web.transaction import get_session, late_write_lock
-from feedback_app.intake.attachments import IncomingFile, problems, TYPE_LABELS
-from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
+from feedback_app.core.models import Bulletin, Channel, Kind, ReplyBy, Submission
+from feedback_app.core.querycode import display
+from feedback_app.current import settings
+from feedback_app.intake.attachments import TYPE_LABELS
 from feedback_app.intake.service import (
     Draft,
+    Receipt,
     earlier_receipt,
     prepare_submission,
-    Receipt,
     receipt_for_token,
     store_submission,
 )
-from feedback_app.core.querycode import display
-from feedback_app.web.public.form_page import blank_page, CSRF_MARK, fill, form_facts, FormFacts, TOKEN_MARK
+from feedback_app.outcomes.tracking import (
+    add_follow_up,
+    find_for_citizen,
+    rate,
+    status_view,
+)
+from feedback_app.web.access import public
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.limits import limit_view
+from feedback_app.web.public.form_page import (
+    CSRF_MARK,
+    TOKEN_MARK,
+    FormFacts,
+    blank_page,
+    fill,
+    form_facts,
+)
 from feedback_app.web.public.forms import (
-    check_feedback,
     FeedbackForm,
     FollowUpForm,
     RatingForm,
-    read_feedback,
     TrackForm,
 )
-from feedback_app.outcomes.tracking import add_follow_up, find_for_citizen, rate, status_view
-from feedback_app.web.limits import limit_view
+from feedback_app.web.transaction import get_session, late_write_lock
 
 bp = Blueprint("public", __name__)
 
@@ -57,9 +73,6 @@ FORM_TOKEN_MAX_AGE = 24 * 3600
 TRACK_GRANT_SECONDS = 30 * 60
 RECEIPT_SECONDS = 15 * 60  # how long this browser can show the receipt again (a refresh, a print)
 
-
-def settings() -> Settings:
-    return current_app.extensions["settings"]
 
 
 def _signer() -> URLSafeTimedSerializer:
@@ -73,27 +86,11 @@ def _signer() -> URLSafeTimedSerializer:
 
 
 def _csrf_enabled() -> bool:
-    return current_app.config.get("WTF_CSRF_ENABLED", True)
+    return bool(current_app.config.get("WTF_CSRF_ENABLED", True))
 
 
-def _csrf_valid() -> bool:
-    if not _csrf_enabled():
-        return True
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError:
-        return False
-    return True
-
-
-def _csrf_failed(form) -> bool:
-    field = getattr(form, "csrf_token", None)
-    return bool(field is not None and field.errors)
-
-
-def _feedback_form(facts: FormFacts, **kwargs) -> FeedbackForm:
-    """The form's fields; its CSRF token is checked and drawn by the view (see ``form_page``)."""
-    return FeedbackForm(item_choices=list(facts.item_choices), meta={"csrf": False}, **kwargs)
+def _feedback_form(facts: FormFacts, **kwargs: Any) -> FeedbackForm:
+    return FeedbackForm(item_choices=list(facts.item_choices), limits=settings(), **kwargs)
 
 
 def _no_store(response):
@@ -124,7 +121,7 @@ def _render_form(facts: FormFacts, form: FeedbackForm, notice: str | None = None
 
 
 def _blank_form(facts: FormFacts, bulletin: Bulletin, item: int | None) -> str:
-    form = _feedback_form(facts, formdata=None)
+    form = _feedback_form(facts, formdata=None, meta={"csrf": False})  # its token: CSRF_MARK, filled per visit
     if item is not None:
         form.item.data = item
     form.form_token.data = TOKEN_MARK
@@ -137,6 +134,7 @@ def _new_form_token() -> str:
 
 @bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
 @public
+@keeps_input
 @late_write_lock
 def feedback(slug: str):
     facts = form_facts(slug)
@@ -153,50 +151,45 @@ def feedback(slug: str):
     return _no_store(make_response(html))
 
 
-def _submit(db, facts: FormFacts):
+def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     s = settings()
-    values = read_feedback(request.form)
-    check = check_feedback(values, facts.item_numbers, (s.body_min_chars, s.body_max_chars))
-    notice = None
-    form_token = values.form_token
+    form = _feedback_form(facts)
+    valid = form.validate()
+    notice = problem()  # the CSRF token was bad: the form comes back as it was filled in
+    form_token = form.form_token.data or ""
     try:
         nonce, signed_at = _signer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE, return_timestamp=True)
     except BadSignature:
         nonce, signed_at = None, None
         form_token = _new_form_token()
-        notice = "页面已过期。您填写的内容已保留，请检查后再次提交。"
-    if not _csrf_valid():
-        notice = "页面停留时间过长，安全校验已过期。您填写的内容已保留，请检查后再次提交。"
-    if values.website:
+        notice = notice or "页面已过期。"
+    if form.website.data:
         notice = "提交未通过校验，请刷新页面后重试。"
     elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
         notice = "提交过快，请确认填写的内容后再次提交。"
-    incoming = [IncomingFile(f.filename or "", f.read()) for f in request.files.getlist("attachments")
-                if f and f.filename]
-    file_errors = problems(incoming, s)
-    if check.errors or notice or file_errors:
-        if file_errors and incoming:
-            file_errors.append("为安全起见，请重新选择附件")
-        form = _feedback_form(facts)  # what was typed, to type nothing twice
+    if not valid or notice:
+        if form.attachments.errors and form.incoming:
+            form.attachments.errors.append("为安全起见，请重新选择附件")
         form.form_token.data = form_token
-        form.show_errors({**check.errors, "attachments": file_errors} if file_errors else check.errors)
-        return _render_form(facts, form, notice or "提交未成功，请按提示修改后再提交。", 400)
+        message = f"{notice}您填写的内容已保留，请检查后再次提交。" if notice and notice.startswith("页面已过期") else notice
+        return _render_form(facts, form, message or "提交未成功，请按提示修改后再提交。", 400)
 
+    anonymous = bool(form.anonymous.data)
     draft = Draft(
         bulletin_id=facts.bulletin_id,
-        item_number=values.item,
+        item_number=form.item.data,
         channel=Channel.web,
-        kind=Kind(values.kind),
-        body=values.body,
-        reply_by=ReplyBy(values.reply_by),
-        anonymous=values.anonymous,
-        publish_consent=values.publish_consent,
-        privacy_consent=values.privacy_consent,
-        name=values.name or None,
-        phone=check.phone,
-        email=check.email,
-        address=values.address or None,
-        attachments=tuple(incoming),
+        kind=Kind(form.kind.data),
+        body=form.body.data,
+        reply_by=ReplyBy(form.reply_by.data),
+        anonymous=anonymous,
+        publish_consent=bool(form.publish_consent.data),
+        privacy_consent=bool(form.privacy_consent.data),
+        name=form.name.data or None,
+        phone=form.phone_e164,
+        email=form.email_normalized,
+        address=form.address.data or None,
+        attachments=tuple(form.incoming),
         form_token=nonce,
         client=request.remote_addr,
     )
@@ -252,12 +245,13 @@ def _render_track(form: TrackForm, status: int = 200, message: str | None = None
 
 @bp.route("/track", methods=["GET", "POST"])
 @public
+@keeps_input
 def track():
     form = TrackForm()
     if request.method == "GET":
         return _render_track(TrackForm(formdata=None))
     if not form.validate():
-        message = "页面已过期，请重新填写后查询。" if _csrf_failed(form) else None
+        message = f"{problem()}请重新填写后查询。" if problem() else None
         return _render_track(form, 400, message)
     submission = find_for_citizen(get_session(), settings(), form.reference.data, form.query_code.data)
     if submission is None:
@@ -282,44 +276,43 @@ def _tracked() -> Submission:
 @public
 def status():
     submission = _tracked()
-    return _render_status(submission, FollowUpForm(formdata=None), RatingForm(formdata=None))
+    return _render_status(submission, FollowUpForm(formdata=None, limits=settings()), RatingForm(formdata=None))
 
 
-def _render_status(submission: Submission, follow_up: FollowUpForm, rating: RatingForm, status: int = 200):
+def _render_status(submission: Submission, follow_up: FollowUpForm, rating: RatingForm, status: int = 200,
+                   notice: str | None = None):
     html = render_template(
-        "public/status.html", view=status_view(submission), follow_up=follow_up, rating_form=rating
+        "public/status.html", view=status_view(submission), follow_up=follow_up, rating_form=rating,
+        notice=f"{notice}请重新提交。" if notice else None,
     )
     return _no_store(make_response(html, status))
 
 
 @bp.post("/track/follow-up")
 @public
+@keeps_input
 def follow_up():
     submission = _tracked()
-    form = FollowUpForm()
-    s = settings()
-    text = form.text.data or ""
-    if form.validate() and s.body_min_chars <= len(text) <= s.body_max_chars:
-        add_follow_up(get_session(), submission, text)
+    form = FollowUpForm(limits=settings())
+    if form.validate():
+        add_follow_up(get_session(), submission, form.text.data)
         flash("已收到您的追评，我们会继续办理。")
         return redirect(url_for("public.status"), code=303)
-    form.text.errors = list(form.text.errors) + [
-        f"追评内容应为 {s.body_min_chars} 至 {s.body_max_chars} 个字，目前 {len(text)} 个字"
-    ]
-    return _render_status(submission, form, RatingForm(formdata=None), 400)
+    return _render_status(submission, form, RatingForm(formdata=None), 400, problem())
 
 
 @bp.post("/track/rate")
 @public
+@keeps_input
 def rate_reply():
     submission = _tracked()
     form = RatingForm()
     if form.validate() and rate(get_session(), submission, form.rating.data):
         flash("感谢您的评价。")
         return redirect(url_for("public.status"), code=303)
-    if not form.rating.errors:
+    if not form.rating.errors and not problem():
         form.rating.errors = ["答复之后才能评价"]
-    return _render_status(submission, FollowUpForm(formdata=None), form, 400)
+    return _render_status(submission, FollowUpForm(formdata=None, limits=settings()), form, 400, problem())
 
 
 def _form_rate_limited(_limit):

@@ -19,8 +19,9 @@ from typing import Callable
 
 from flask import current_app
 
-from feedback_app.core.models import Bulletin
+from feedback_app import current
 from feedback_app.bulletin.service import get_bulletin
+from feedback_app.core.models import Bulletin
 from feedback_app.web.transaction import get_session
 
 WHOLE = (0, "整改工作整体")
@@ -56,7 +57,7 @@ def form_facts(slug: str) -> FormFacts | None:
     """The bulletin's facts for its form; None when there is no such bulletin."""
     facts_by_slug = _cache()["facts"]
     facts = facts_by_slug.get(slug)
-    ttl = current_app.extensions["settings"].page_cache_seconds
+    ttl = current.settings().page_cache_seconds
     if facts is None or time.monotonic() - facts.checked_at >= ttl:
         bulletin = get_bulletin(get_session(), slug)
         if bulletin is None:

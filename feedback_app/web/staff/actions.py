@@ -7,16 +7,17 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from feedback_app.web.access import may_here, require
-from feedback_app.web.transaction import get_session
-from feedback_app.core.models import Reply
 from feedback_app.core import clocks
 from feedback_app.core.errors import ActionError
-from feedback_app.moderation import actions
+from feedback_app.core.models import Reply
 from feedback_app.core.states import StaleSubmission, TransitionRefused
-from feedback_app.web.staff.case_page import actor, load_visible, render_detail, settings
+from feedback_app.current import settings
+from feedback_app.moderation import actions
 from feedback_app.outcomes import replies
-
+from feedback_app.web.access import may_here, require
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.staff.case_page import actor, load_visible, render_detail
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("actions", __name__, url_prefix="/staff")
 
@@ -96,6 +97,7 @@ def _perform(action: str, db, actor, submission, form) -> None:
 
 @bp.post("/submissions/<reference>/<action>")
 @require("submission.view")
+@keeps_input
 def act(reference: str, action: str):
     """Each action is a permission of the table: who may not take it is refused before the record is looked up."""
     if action not in DONE:
@@ -105,9 +107,7 @@ def act(reference: str, action: str):
     submission = load_visible(reference)
     form = ActionForm()
     if not form.validate():
-        csrf = getattr(form, "csrf_token", None)
-        expired = csrf is not None and csrf.errors
-        flash("页面已过期，请重新操作。" if expired else "请填写有效的数字。", "error")
+        flash(f"{problem()}请重新操作。" if problem() else "请填写有效的数字。", "error")
         return render_detail(submission, 400)
     db = get_session()
     try:

@@ -1,39 +1,49 @@
 """Account and unit administration, for administrators only."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 
+from feedback_app import current
 from feedback_app.audit.log import record
 from feedback_app.auth import totp
-from feedback_app.core.models import Role, StaffUser, Unit
-from feedback_app.core.words import ROLE_LABELS
-from feedback_app.auth.passwords import MIN_LENGTH, password_problem
 from feedback_app.auth.accounts import (
+    HANDLER_NEEDS_UNIT,
+    ONLY_HANDLERS_HAVE_UNIT,
+    USERNAME_RE,
+    USERNAME_RULE,
     AccountError,
     active_admins,
     create_unit,
     create_user,
     handler_counts,
-    HANDLER_NEEDS_UNIT,
     list_units,
     list_users,
     normalize_username,
-    ONLY_HANDLERS_HAVE_UNIT,
     set_active,
-    USERNAME_RE,
-    USERNAME_RULE,
 )
 from feedback_app.auth.logins import end_sessions_of
+from feedback_app.auth.passwords import MIN_LENGTH, password_problem
+from feedback_app.core.models import Role, StaffUser, Unit
+from feedback_app.core.words import ROLE_LABELS
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.transaction import get_session
+from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import ChoiceField
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
 
 NO_UNIT = 0
-EXPIRED = "页面已过期，请重新提交。"
 
 
 def _strip(value):
@@ -80,15 +90,10 @@ class ActionForm(FlaskForm):
     """The buttons on the list: only the CSRF token."""
 
 
-def _csrf_failed(form: FlaskForm) -> bool:
-    field = getattr(form, "csrf_token", None)
-    return bool(field is not None and field.errors)
-
-
 def _audit(action: str, *, target: str, **details) -> None:
     actor = current_staff()
     record(
-        get_session(), current_app.extensions["settings"],
+        get_session(), current.settings(),
         action=action, actor=actor.username, actor_id=actor.id, target=target,
         client=request.remote_addr, details=details or None,
     )
@@ -114,11 +119,12 @@ def _user_or_404(user_id: int) -> StaffUser:
 def users():
     db = get_session()
     return _page("admin/users.html", users=list_users(db), action=ActionForm(formdata=None),
-                 twofa_roles=current_app.extensions["settings"].twofa_role_set)
+                 twofa_roles=current.settings().twofa_role_set)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @require("accounts.manage")
+@keeps_input
 def new_user():
     db = get_session()
     units = list_units(db)
@@ -133,8 +139,8 @@ def new_user():
         form = UserForm(formdata=None, units=units)
         return page()
     valid = form.validate()
-    if _csrf_failed(form):
-        return page(400, EXPIRED)
+    if problem():
+        return page(400, f"{problem()}请重新提交。")
     if not valid:
         return page(400, "账号未创建，请按提示修改后再提交。")
     unit = db.get(Unit, form.unit.data) if form.unit.data else None
@@ -153,13 +159,14 @@ def new_user():
 def _action(user_id: int):
     form = ActionForm()
     if not form.validate():
-        flash("页面已过期，操作未执行，请重试。")
+        flash(f"{problem() or '页面已过期。'}操作未执行，请重试。")
         return None, redirect(url_for("admin.users"), code=303)
     return _user_or_404(user_id), None
 
 
 @bp.post("/users/<int:user_id>/disable")
 @require("accounts.manage")
+@keeps_input
 def disable_user(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -180,6 +187,7 @@ def disable_user(user_id: int):
 
 @bp.post("/users/<int:user_id>/enable")
 @require("accounts.manage")
+@keeps_input
 def enable_user(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -193,6 +201,7 @@ def enable_user(user_id: int):
 
 @bp.post("/users/<int:user_id>/reset-2fa")
 @require("accounts.manage")
+@keeps_input
 def reset_totp(user_id: int):
     user, response = _action(user_id)
     if response is not None:
@@ -210,6 +219,7 @@ def reset_totp(user_id: int):
 
 @bp.route("/units", methods=["GET", "POST"])
 @require("units.manage")
+@keeps_input
 def units():
     db = get_session()
     form = UnitForm()
@@ -222,8 +232,8 @@ def units():
         form = UnitForm(formdata=None)
         return page()
     valid = form.validate()
-    if _csrf_failed(form):
-        return page(400, EXPIRED)
+    if problem():
+        return page(400, f"{problem()}请重新提交。")
     try:
         if not valid:
             raise AccountError("请检查填写的内容", "name")

@@ -5,19 +5,20 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import FileField
 
-from feedback_app.web.access import require
-from feedback_app.web.transaction import get_session
+from feedback_app.audit.log import record
 from feedback_app.core.calendar import (
-    calendar_file,
     CalendarError,
+    calendar_file,
     load_calendar,
     save_calendar,
     validate_calendar_text,
 )
 from feedback_app.core.clocks import recount_open
-from feedback_app.web.staff.case_page import actor, settings
-from feedback_app.audit.log import record
-
+from feedback_app.current import settings
+from feedback_app.web.access import require
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.staff.case_page import actor
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("calendar", __name__, url_prefix="/staff")
 
@@ -28,13 +29,14 @@ class CalendarForm(FlaskForm):
 
 @bp.route("/admin/calendar", methods=["GET", "POST"])
 @require("calendar.replace")
+@keeps_input
 def page():
     form = CalendarForm()
     status = 200
     if request.method == "POST":
         upload = request.files.get("calendar")
         if not form.validate():
-            form.calendar.errors = ["页面已过期，请重新上传"]
+            form.calendar.errors = [f"{problem() or '页面已过期。'}请重新上传"]
             status = 400
         elif upload is None or not upload.filename:
             form.calendar.errors = ["请选择日历文件"]
@@ -56,9 +58,9 @@ def page():
                 flash(f"工作日历已更新；尚未完成的时限已按新日历重新计算，{moved} 个到期日有变化。", "success")
                 return redirect(url_for("calendar.page"), code=303)
     try:
-        calendar, problem = load_calendar(settings()), None
+        calendar, trouble = load_calendar(settings()), None
     except CalendarError as exc:
-        calendar, problem = None, str(exc)
-    html = render_template("staff/calendar.html", form=form, calendar=calendar, problem=problem,
+        calendar, trouble = None, str(exc)
+    html = render_template("staff/calendar.html", form=form, calendar=calendar, problem=trouble,
                            file=calendar_file(settings()).name)
     return html, status

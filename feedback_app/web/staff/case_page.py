@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, current_app, render_template, request
+from flask import abort, render_template, request
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import IntegerField, RadioField, TextAreaField
 from wtforms.validators import Optional
 
 from feedback_app.core import clocks, states
-from feedback_app.core.config import Settings
 from feedback_app.core.masking import Identity, identity_of
 from feedback_app.core.models import (
     Channel,
@@ -30,6 +29,7 @@ from feedback_app.core.models import (
 )
 from feedback_app.core.permissions import HANDLER, Actor, may
 from feedback_app.core.words import STAFF_EVENT_WORDS
+from feedback_app.current import settings
 from feedback_app.intake import channels
 from feedback_app.moderation import duplicates, query_codes, queue
 from feedback_app.moderation.actions import is_revealed
@@ -39,9 +39,6 @@ from feedback_app.web.transaction import get_session
 
 QUERY_CODE_FORM = "query_code"  # the 补发查询码 form's key in render_detail(forms=...)
 
-
-def settings() -> Settings:
-    return current_app.extensions["settings"]
 
 
 def actor() -> Actor:

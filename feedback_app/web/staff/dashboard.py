@@ -1,8 +1,9 @@
 """The channels at a glance, for staff (the figures: ``moderation.channels``)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 
+from feedback_app import current
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
 from feedback_app.moderation.channels import (
@@ -23,7 +24,7 @@ MAILBOX_PAGE = "/staff/mail/"
 @bp.get("")
 @require("dashboard.view")
 def index():
-    s: Settings = current_app.extensions["settings"]
+    s: Settings = current.settings()
     db = get_session()
     now = utcnow()
     rows = mailbox_rows(db, s, now)

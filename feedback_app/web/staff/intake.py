@@ -18,29 +18,40 @@ from flask import (
     redirect,
     render_template,
     request,
-    session as cookie,
     url_for,
+)
+from flask import (
+    session as cookie,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from feedback_app.audit.log import record
-from feedback_app.core.models import Role, StaffUser
-from feedback_app.core.words import ROLE_LABELS
-from feedback_app.core.permissions import STAFF, roles_for
-from feedback_app.web.access import current_staff, require
-from feedback_app.core.models import Bulletin
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
-from feedback_app.web.transaction import get_session
-from feedback_app.intake import channels
-from feedback_app.intake.attachments import IncomingFile, problems, TYPE_LABELS
-from feedback_app.core.models import Channel, ReplyBy
-from feedback_app.core.words import CHANNEL_LABELS
+from feedback_app.core.models import Bulletin, Channel, ReplyBy, Role, StaffUser
+from feedback_app.core.permissions import STAFF, roles_for
 from feedback_app.core.querycode import display, spoken
-from feedback_app.intake.service import create_submission, Draft, Receipt, receipt_for_token
-from feedback_app.web.staff.intake_forms import extra_visitor_rows, LetterForm, PhoneForm, VisitForm
+from feedback_app.core.words import CHANNEL_LABELS, ROLE_LABELS
+from feedback_app.current import settings
+from feedback_app.intake import channels
+from feedback_app.intake.attachments import TYPE_LABELS, IncomingFile, problems
+from feedback_app.intake.service import (
+    Draft,
+    Receipt,
+    create_submission,
+    receipt_for_token,
+)
+from feedback_app.web.access import current_staff, require
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.staff.intake_forms import (
+    LetterForm,
+    PhoneForm,
+    VisitForm,
+    extra_visitor_rows,
+)
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("intake", __name__, url_prefix="/staff/intake")
 
@@ -53,9 +64,6 @@ AUDIT_ACTIONS = {Channel.phone: "intake_phone", Channel.letter: "intake_letter",
 EXPIRED = "页面已过期。您填写的内容已保留，请检查后再次提交。"
 NOT_SAVED = "登记未成功，请按提示修改后再提交。"
 
-
-def settings() -> Settings:
-    return current_app.extensions["settings"]
 
 
 def letter_limits(s: Settings) -> Settings:
@@ -104,11 +112,6 @@ def _common(db, bulletin: Bulletin) -> dict:
 
 def _now_local() -> datetime:
     return utcnow().astimezone(settings().tz)
-
-
-def _csrf_failed(form) -> bool:
-    field = getattr(form, "csrf_token", None)
-    return bool(field is not None and field.errors)
 
 
 def _read_token(form) -> tuple[str | None, str | None]:
@@ -169,8 +172,8 @@ def _finish(db, form, bulletin, template: str, build, channel: Channel, **extra)
     """Validate, build the draft with ``build(nonce)``, store it once, and go to the receipt."""
     nonce, notice = _read_token(form)
     valid = form.validate()
-    if _csrf_failed(form):
-        notice = "页面停留时间过长，安全校验已过期。您填写的内容已保留，请检查后再次提交。"
+    if problem():
+        notice = f"{problem()}您填写的内容已保留，请检查后再次提交。"
     if not valid or notice:
         return _render(template, form, bulletin, 400, notice or NOT_SAVED, **extra)
     existing = receipt_for_token(db, settings(), nonce)
@@ -192,6 +195,7 @@ def index():
 
 @bp.route("/phone", methods=["GET", "POST"])
 @require("intake.register")
+@keeps_input
 def phone():
     db = get_session()
     bulletin = _latest_bulletin(db)
@@ -220,6 +224,7 @@ def phone():
 
 @bp.route("/letter", methods=["GET", "POST"])
 @require("intake.register")
+@keeps_input
 def letter():
     db = get_session()
     bulletin = _latest_bulletin(db)
@@ -248,6 +253,7 @@ def letter():
 
 @bp.route("/visit", methods=["GET", "POST"])
 @require("intake.register")
+@keeps_input
 def visit():
     db = get_session()
     bulletin = _latest_bulletin(db)

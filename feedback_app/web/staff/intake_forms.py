@@ -12,15 +12,21 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, MultipleFileField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    MultipleFileField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import Kind, ReplyBy
+from feedback_app.core.text import clean_text, normalize_email, normalize_phone
+from feedback_app.core.words import KIND_LABELS, REPLY_BY_LABELS
 from feedback_app.intake import channels
 from feedback_app.intake.channels import MAX_REPRESENTATIVES
-from feedback_app.core.models import Kind, ReplyBy
-from feedback_app.core.words import KIND_LABELS, REPLY_BY_LABELS
-from feedback_app.core.text import clean_text, normalize_email, normalize_phone
 from feedback_app.web.forms import ChoiceField
 
 OLDEST_DAYS = 366  # a call, letter or visit logged more than a year late is a typing error

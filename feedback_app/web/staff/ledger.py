@@ -1,20 +1,31 @@
-"""The ledger pages: the export form, and the CSV / XLSX downloads under the queue's filters.
+"""The ledger pages: how many submissions the queue's filters match, and the CSV / XLSX downloads.
 
-``/staff/ledger/export.csv?<the queue's arguments>`` exports what the queue shows under the same
-filters (the search words come, as in the queue, from the session when ``search=1``), in order of
-receipt and without paging. Handlers get their unit's submissions; only admins get personal details.
+A POST to ``/staff/ledger/export.csv`` with the queue's filters as its fields exports what the queue
+shows under them (the search words come, as in the queue, from the session when ``search=1``), in
+order of receipt and without paging. It is a POST because it is recorded: the audit entry is committed
+before the first row leaves. Handlers get their unit's submissions; only admins get personal details.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request, session as cookie, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    render_template,
+    request,
+    stream_with_context,
+)
+from collections.abc import Mapping
+
+from flask import session as cookie
 from sqlalchemy import select
 
-from feedback_app.core.models import Unit
-from feedback_app.web.access import current_staff, may_here, require
-from feedback_app.core.models import Bulletin
-from feedback_app.web.transaction import get_session
+from feedback_app import current
+from feedback_app.core.models import Bulletin, Unit
+from feedback_app.current import settings
 from feedback_app.moderation import queue
 from feedback_app.outcomes import ledger
+from feedback_app.web.access import current_staff, may_here, require
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("ledger", __name__, url_prefix="/staff/ledger")
 
@@ -22,13 +33,10 @@ bp = Blueprint("ledger", __name__, url_prefix="/staff/ledger")
 FILTER_ARGS = ("state", "channel", "item", "kind", "unit", "due", "from", "to", "search")
 
 
-def _settings():
-    return current_app.extensions["settings"]
 
-
-def _filters() -> queue.Filters:
-    q = cookie.get("queue_q") if request.args.get("search") else None
-    return queue.parse_filters(request.args, q)
+def _filters(values: Mapping[str, str]) -> queue.Filters:
+    q = cookie.get("queue_q") if values.get("search") else None
+    return queue.parse_filters(values, q)
 
 
 def _args() -> dict[str, str]:
@@ -40,8 +48,8 @@ def _args() -> dict[str, str]:
 def index():
     viewer = current_staff()
     db = get_session()
-    filters = _filters()
-    stmt = ledger.statement(db, _settings(), viewer, filters, personal=False)
+    filters = _filters(request.args)
+    stmt = ledger.statement(db, settings(), viewer, filters, personal=False)
     bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc()).limit(1))
     return render_template(
         "ledger/index.html",
@@ -55,18 +63,18 @@ def index():
     )
 
 
-@bp.get("/export.<any(csv, xlsx):fmt>", endpoint="export")
+@bp.post("/export.<any(csv, xlsx):fmt>", endpoint="export")
 @require("ledger.export")
 def export(fmt: str):
     viewer = current_staff()
-    settings = _settings()
+    s = settings()
     prepared = ledger.prepare(
-        get_session(), settings, viewer, _filters(), fmt=fmt, personal=ledger.may_see_personal(viewer),
+        get_session(), s, viewer, _filters(request.form), fmt=fmt, personal=ledger.may_see_personal(viewer),
         actor=viewer.username, actor_id=viewer.id, client=request.remote_addr,
     )
     # The audit entry is committed when this view returns (before the body is sent); the body is
     # read with a session of its own.
-    body = ledger.stream(current_app.extensions["db_sessionmaker"], settings, prepared)
+    body = ledger.stream(current.sessions(), s, prepared)
     response = Response(stream_with_context(body), content_type=prepared.content_type)
     response.headers["Content-Disposition"] = prepared.content_disposition
     response.headers["Cache-Control"] = "no-store"

@@ -2,49 +2,58 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from flask import (
-    Flask,
     Blueprint,
-    current_app,
+    Flask,
     flash,
     g,
     make_response,
     redirect,
     render_template,
     request,
-    session as cookie,
     url_for,
 )
+from flask import (
+    session as cookie,
+)
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import Field, PasswordField, StringField
+from wtforms.validators import DataRequired, ValidationError
 
 from feedback_app.audit.log import record
 from feedback_app.auth import totp
-from feedback_app.core.models import StaffUser
+from feedback_app.auth.accounts import (
+    AccountError,
+    authenticate,
+    normalize_username,
+    set_password,
+)
 from feedback_app.auth.passwords import MIN_LENGTH, password_problem, verify_password
-from feedback_app.auth.accounts import AccountError, authenticate, normalize_username, set_password
+from feedback_app.core.config import Settings
+from feedback_app.core.database import utcnow
+from feedback_app.core.models import StaffUser
+from feedback_app.current import settings
 from feedback_app.web.access import (
-    public,
     current_staff,
     end_session,
     needs_second_factor,
+    public,
     require,
     safe_next,
     start_session,
 )
-from feedback_app.core.config import Settings
-from feedback_app.core.database import utcnow
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.limits import client_address
 from feedback_app.web.templating import staff_home
 from feedback_app.web.transaction import get_session
-from feedback_app.web.limits import client_address
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
 NEXT_KEY = "staff_next"  # where to go after the second factor, kept in the signed Flask session
 WRONG_CREDENTIALS = "用户名或密码不正确"
 WRONG_CODE = "验证码不正确或已使用过，请输入验证器中当前显示的 6 位数字"
-EXPIRED = "页面已过期，请重新提交。"
 
 
 def _strip(value):
@@ -52,31 +61,38 @@ def _strip(value):
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", filters=[_strip])
-    password = PasswordField("密码")
+    username = StringField("用户名", filters=[_strip], validators=[DataRequired("请填写用户名")])
+    password = PasswordField("密码", validators=[DataRequired("请填写密码")])
 
 
 class CodeForm(FlaskForm):
-    code = StringField("验证码", filters=[_strip])
+    code = StringField("验证码", filters=[_strip], validators=[DataRequired("请填写验证码")])
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("当前密码")
+    current_password = PasswordField("当前密码", validators=[DataRequired("请填写当前密码")])
     new_password = PasswordField("新密码")
     new_password_confirm = PasswordField("再次输入新密码")
+
+    def __init__(self, *args: Any, username: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.username = username
+
+    def validate_new_password(self, field: Field) -> None:
+        weakness = password_problem(field.data or "", username=self.username)
+        if weakness:
+            raise ValidationError(weakness)
+        if self.current_password.data and field.data == self.current_password.data:
+            raise ValidationError("新密码不能与当前密码相同")
+
+    def validate_new_password_confirm(self, field: Field) -> None:
+        if not self.new_password.errors and field.data != self.new_password.data:
+            raise ValidationError("两次输入的新密码不一致")
 
 
 class LogoutForm(FlaskForm):
     pass
 
-
-def settings() -> Settings:
-    return current_app.extensions["settings"]
-
-
-def csrf_failed(form: FlaskForm) -> bool:
-    field = getattr(form, "csrf_token", None)
-    return bool(field is not None and field.errors)
 
 
 def _page(template: str, status: int = 200, **context):
@@ -117,6 +133,7 @@ def _render_login(form: LoginForm, next_target: str | None, notice: str | None =
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@keeps_input
 def login():
     next_target = safe_next(request.args.get("next"))
     if request.method == "GET":
@@ -126,13 +143,9 @@ def login():
 
     form = LoginForm()
     valid = form.validate()
-    if csrf_failed(form):
-        return _render_login(form, next_target, "页面已过期，请重新输入密码登录。", 400)
-    if not form.username.data:
-        form.username.errors.append("请填写用户名")
-    if not form.password.data:
-        form.password.errors.append("请填写密码")
-    if not valid or form.username.errors or form.password.errors:
+    if problem():
+        return _render_login(form, next_target, f"{problem()}请重新输入密码登录。", 400)
+    if not valid:
         return _render_login(form, next_target, "登录未成功，请按提示填写。", 400)
 
     db = get_session()
@@ -153,6 +166,7 @@ def login():
     if next_target:
         cookie[NEXT_KEY] = next_target
     if user.totp_confirmed_at is None:
+        totp.begin_enrolment(db, user)  # the secret the enrolment page shows
         return redirect(url_for("auth.enrol"), code=303)
     return redirect(url_for("auth.second_factor"), code=303)
 
@@ -167,6 +181,7 @@ def _pending_user() -> StaffUser | None:
 
 @bp.route("/2fa", methods=["GET", "POST"])
 @public
+@keeps_input
 def second_factor():
     user = _pending_user()
     if user is None:
@@ -179,13 +194,12 @@ def second_factor():
     if request.method == "GET":
         return _page("auth/second_factor.html", form=CodeForm(formdata=None))
     valid = form.validate()
-    if csrf_failed(form):
-        return _page("auth/second_factor.html", 400, form=form, notice=EXPIRED)
-    if valid and not form.code.data:
-        form.code.errors.append("请填写验证码")
+    if problem():
+        return _page("auth/second_factor.html", 400, form=form, notice=f"{problem()}请重新提交。")
+    if not valid:
         return _page("auth/second_factor.html", 400, form=form)
     db = get_session()
-    if valid and totp.accept_code(db, user, form.code.data):
+    if totp.accept_code(db, user, form.code.data):
         g.staff_session_row.second_factor_at = utcnow()
         _audit("second_factor", user)
         return _after_login()
@@ -197,6 +211,7 @@ def second_factor():
 
 @bp.route("/2fa/enrol", methods=["GET", "POST"])
 @public
+@keeps_input
 def enrol():
     user = _pending_user()
     if user is None:
@@ -209,7 +224,9 @@ def enrol():
         return redirect(url_for("auth.second_factor"), code=303)
 
     db = get_session()
-    secret = totp.begin_enrolment(db, user)
+    secret = user.totp_secret  # made at login (a GET writes nothing)
+    if not secret:
+        return redirect(url_for("auth.login"), code=303)
     uri = totp.provisioning_uri(secret, user.username)
     form = CodeForm()
 
@@ -221,14 +238,11 @@ def enrol():
         form = CodeForm(formdata=None)
         return page()
     valid = form.validate()
-    if csrf_failed(form):
-        db.commit()  # keep the secret the page shows
-        return page(400, EXPIRED)
-    if valid and not form.code.data:
-        form.code.errors.append("请填写验证码")
-        db.commit()
+    if problem():
+        return page(400, f"{problem()}请重新提交。")
+    if not valid:
         return page(400)
-    if valid and totp.confirm_enrolment(db, user, form.code.data):
+    if totp.confirm_enrolment(db, user, form.code.data):
         g.staff_session_row.second_factor_at = utcnow()
         _audit("totp_enrolled", user)
         flash("双重验证已启用。以后登录时，请在输入密码后输入验证器显示的验证码。")
@@ -244,6 +258,7 @@ def enrol():
 
 @bp.route("/logout", methods=["GET", "POST"])
 @public
+@keeps_input
 def logout():
     user = _pending_user()
     if user is None:  # nothing to end (or it has ended already)
@@ -253,7 +268,7 @@ def logout():
     if request.method == "GET":
         return _page("auth/logout.html", form=LogoutForm(formdata=None))
     if not form.validate():
-        return _page("auth/logout.html", 400, form=form, notice="页面已过期，请再次点击“退出登录”。")
+        return _page("auth/logout.html", 400, form=form, notice=f"{problem() or '页面已过期。'}请再次点击“退出登录”。")
     end_session(get_session())
     _audit("logout", user)
     cookie.pop(NEXT_KEY, None)
@@ -266,9 +281,10 @@ def logout():
 
 @bp.route("/password", methods=["GET", "POST"])
 @require("password.change")
+@keeps_input
 def password():
     user = current_staff()
-    form = PasswordForm()
+    form = PasswordForm(username=user.username)
 
     def page(status: int = 200, notice: str | None = None):
         for field in (form.current_password, form.new_password, form.new_password_confirm):
@@ -276,23 +292,14 @@ def password():
         return _page("auth/password.html", status, form=form, notice=notice, min_length=MIN_LENGTH, me=user)
 
     if request.method == "GET":
-        form = PasswordForm(formdata=None)
+        form = PasswordForm(formdata=None, username=user.username)
         return page()
     valid = form.validate()
-    if csrf_failed(form):
-        return page(400, EXPIRED)
-    current, new, confirm = form.current_password.data or "", form.new_password.data or "", form.new_password_confirm.data or ""
-    if not current:
-        form.current_password.errors.append("请填写当前密码")
-    problem = password_problem(new, username=user.username)
-    if problem:
-        form.new_password.errors.append(problem)
-    elif new != confirm:
-        form.new_password_confirm.errors.append("两次输入的新密码不一致")
-    elif current and new == current:
-        form.new_password.errors.append("新密码不能与当前密码相同")
-    if not valid or any(f.errors for f in form):
+    if problem():
+        return page(400, f"{problem()}请重新提交。")
+    if not valid:
         return page(400, "密码未修改，请按提示修改后再提交。")
+    current, new = form.current_password.data, form.new_password.data
     if not verify_password(user.password_hash, current):
         _failed("password_change_failed", user)
         form.current_password.errors.append("当前密码不正确")
@@ -335,13 +342,10 @@ def _throttled(limit) -> object:
     minutes = max(1, math.ceil(seconds / 60))
     notice = f"尝试次数过多，请 {minutes} 分钟后再试。"
     if request.endpoint == "auth.login":
-        form = LoginForm()
-        form.validate()
-        for field in form:
-            field.errors = []
+        form = LoginForm()  # what was typed (the password is never shown again)
         return _render_login(form, safe_next(request.args.get("next")), notice, 429)
     if request.endpoint == "auth.password":
-        form = PasswordForm(formdata=None)
+        form = PasswordForm(formdata=None, username=current_staff().username)
         return _page("auth/password.html", 429, form=form, notice=notice, min_length=MIN_LENGTH,
                      me=current_staff())
     form = CodeForm(formdata=None)

@@ -3,20 +3,30 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField
 
 from feedback_app.audit.log import record
-from feedback_app.web.access import current_staff, require
-from feedback_app.web.transaction import get_session
+from feedback_app.core.models import InboundMessage, InboundStatus, Submission
+from feedback_app.current import settings
 from feedback_app.intake.attachments import display_name, sniff
-from feedback_app.core.models import Submission
-from feedback_app.mailbox.health import mailbox_health
 from feedback_app.mailbox.draft import choose_files, reply_address
-from feedback_app.mailbox.inbound import preview, release, ReleaseError
-from feedback_app.core.models import InboundMessage, InboundStatus
+from feedback_app.mailbox.health import mailbox_health
+from feedback_app.mailbox.inbound import ReleaseError, preview, release
+from feedback_app.web.access import current_staff, require
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("mailbox", __name__, url_prefix="/staff/mail")
 
@@ -29,9 +39,6 @@ STATUS_LABELS = {"stored": "待处理", "ingested": "已登记", "quarantined": 
 class ReleaseForm(FlaskForm):
     acknowledge = BooleanField("向发件人发送受理回执（含受理编号）")
 
-
-def _settings():
-    return current_app.extensions["settings"]
 
 
 def _message(inbound_id: int) -> InboundMessage:
@@ -57,7 +64,7 @@ def quarantine_page():
         rows=rows[:PAGE_SIZE],
         more=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
         total=total,
-        health=mailbox_health(db, _settings()),
+        health=mailbox_health(db, settings()),
     )
 
 
@@ -68,10 +75,10 @@ def message_page(inbound_id: int):
 
 
 def _render_message(row: InboundMessage, form: ReleaseForm | None = None, status: int = 200):
-    settings = _settings()
-    parsed = preview(row, settings)
-    kept, skipped = choose_files(parsed, settings)
-    address, why_not = reply_address(parsed, settings)
+    s = settings()
+    parsed = preview(row, s)
+    kept, skipped = choose_files(parsed, s)
+    address, why_not = reply_address(parsed, s)
     if form is None:
         form = ReleaseForm(formdata=None, acknowledge=address is not None)
     submission = get_session().get(Submission, row.submission_id) if row.submission_id else None
@@ -94,15 +101,16 @@ def _render_message(row: InboundMessage, form: ReleaseForm | None = None, status
 
 @bp.post("/<int:inbound_id>/release", endpoint="release")
 @require("mailbox.handle")
+@keeps_input
 def release_message(inbound_id: int):
     row = _message(inbound_id)
     form = ReleaseForm()
     if not form.validate_on_submit():
-        flash("页面已过期，操作未执行，请重试。", "error")
+        flash(f"{problem() or '页面已过期。'}操作未执行，请重试。", "error")
         return _render_message(row, form, status=400)
     user = current_staff()
     try:
-        receipt = release(get_session(), _settings(), row.id, actor=user, client=request.remote_addr,
+        receipt = release(get_session(), settings(), row.id, actor=user, client=request.remote_addr,
                           acknowledge=bool(form.acknowledge.data))
     except ReleaseError as exc:
         flash(str(exc), "error")
@@ -111,13 +119,13 @@ def release_message(inbound_id: int):
     return redirect(url_for("staff.detail", reference=receipt.reference), code=303)
 
 
-@bp.get("/<int:inbound_id>/raw", endpoint="raw")
+@bp.post("/<int:inbound_id>/raw", endpoint="raw")
 @require("mailbox.handle")
 def raw_message(inbound_id: int):
     """The message exactly as received, as a download that no browser renders."""
     row = _message(inbound_id)
     user = current_staff()
-    record(get_session(), _settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
+    record(get_session(), settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
            target=f"inbound:{row.id}", client=request.remote_addr, details={"sha256": row.sha256})
     response = send_file(BytesIO(row.raw), mimetype="application/octet-stream", as_attachment=True,
                          download_name=display_name(f"mail-{row.id}.eml"), max_age=0)

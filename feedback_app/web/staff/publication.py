@@ -20,18 +20,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import TextAreaField
 
-from feedback_app.core.models import Unit
-from feedback_app.web.access import current_staff, may_here, require
-from feedback_app.core.models import Bulletin
 from feedback_app.bulletin.service import get_bulletin, item_title
-from feedback_app.web.transaction import get_session
-from feedback_app.core.models import Submission
 from feedback_app.core import clocks
 from feedback_app.core.masking import identity_of
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import Bulletin, Deadline, Submission, Unit
+from feedback_app.current import settings
 from feedback_app.moderation.queue import visible_to
-from feedback_app.web.staff.case_page import actor, load_visible, settings
 from feedback_app.outcomes import publication, redaction
+from feedback_app.web.access import current_staff, may_here, require
+from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.staff.case_page import actor, load_visible
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("publication", __name__, url_prefix="")
 
@@ -91,11 +90,12 @@ def redact(reference: str):
 
 @bp.post("/staff/publication/<reference>")
 @require("publication.manage")
+@keeps_input
 def publish(reference: str):
     submission = load_visible(reference)
     form = PublishForm()
     if not form.validate():
-        flash("页面已过期，请重新操作。", "error")
+        flash(f"{problem() or '页面已过期。'}请重新操作。", "error")
         return _render_redaction(submission, form, 400)
     db = get_session()
     try:
@@ -120,11 +120,12 @@ def publish(reference: str):
 
 @bp.post("/staff/publication/<reference>/withdraw")
 @require("publication.manage")
+@keeps_input
 def withdraw(reference: str):
     submission = load_visible(reference)
     form = WithdrawForm()
     if not form.validate():
-        flash("页面已过期，请重新操作。", "error")
+        flash(f"{problem() or '页面已过期。'}请重新操作。", "error")
         return redirect(url_for("staff.detail", reference=reference), code=303)
     db = get_session()
     try:

@@ -11,15 +11,25 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, session as cookie, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask import session as cookie
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback_app.web.access import current_staff, require
-from feedback_app.web.transaction import get_session
 from feedback_app.core import querycode
 from feedback_app.core.querycode import QUERY_CODE_KEY
-from feedback_app.moderation import query_codes
 from feedback_app.core.states import StaleSubmission, TransitionRefused
+from feedback_app.current import settings
+from feedback_app.moderation import query_codes
+from feedback_app.web.access import current_staff, require
+from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.staff.case_page import (
     QUERY_CODE_FORM,
     QueryCodeForm,
@@ -27,13 +37,12 @@ from feedback_app.web.staff.case_page import (
     load_visible,
     query_code_form,
     render_detail,
-    settings,
 )
+from feedback_app.web.transaction import get_session
 
 bp = Blueprint("query_code", __name__, url_prefix="/staff")
 PENDING_KEY = "reissued_query_code"
 SHOW_SECONDS = 5 * 60  # the redirect follows at once; a code not looked at by then is not shown
-EXPIRED = "页面已过期，查询码未补发。您填写的内容已保留，请核对后再次提交。"
 NOT_DONE = "查询码未补发，请按提示修改后再提交。"
 CONFLICT = "此件在您打开页面后已有变动（可能已由他人补发查询码），查询码未补发。请查看最新情况后再决定。"
 
@@ -45,11 +54,12 @@ def _again(reference: str, status: int, form: QueryCodeForm, message: str):
 
 @bp.post("/submissions/<reference>/query-code", endpoint="reissue")
 @require("query_code.reissue")
+@keeps_input
 def reissue(reference: str):
     submission = load_visible(reference)
     form = query_code_form(submission, QueryCodeForm())
     if not form.validate():  # only the CSRF token and the version can fail here
-        return _again(reference, 400, form, EXPIRED)
+        return _again(reference, 400, form, f"{problem() or '页面已过期。'}查询码未补发。您填写的内容已保留，请核对后再次提交。")
     db = get_session()
     me = current_staff()
     nonce = secrets.token_urlsafe(16)

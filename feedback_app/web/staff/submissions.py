@@ -3,16 +3,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, session as cookie, url_for
+from flask import (
+    Blueprint,
+    abort,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask import session as cookie
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from feedback_app.audit.log import record_action
 from feedback_app.core.models import Attachment, Bulletin, State, Unit
+from feedback_app.current import settings
 from feedback_app.intake.attachments import path_of
 from feedback_app.moderation import queue
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.staff.case_page import actor, load_visible, render_detail, settings
+from feedback_app.web.staff.case_page import actor, load_visible, render_detail
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -66,7 +76,7 @@ def detail(reference: str):
     return render_detail(submission)
 
 
-@bp.get("/submissions/<reference>/attachments/<int:attachment_id>")
+@bp.post("/submissions/<reference>/attachments/<int:attachment_id>")
 @require("attachment.download")
 def attachment(reference: str, attachment_id: int):
     submission = load_visible(reference)
