@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_path),
     )
     app.extensions["settings"] = settings
-    app.request_class = AppRequest
+    app.request_class = AppRequest  # reads the citizen form's small multipart bodies at once
     app.session_interface = CookieSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key,

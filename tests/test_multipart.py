@@ -9,7 +9,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from bench.load import multipart
-from feedback_app.web.multipart import AppRequest, parse_small, SMALL
+from feedback_app.web.multipart import SMALL, AppRequest, parse_small
 
 BOUNDARY = "----formboundaryAbC123"
 

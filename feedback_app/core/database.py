@@ -13,7 +13,16 @@ import weakref
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    exc,
+    text,
+)
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -95,12 +104,20 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(conn: Connection) -> None:
         # A writing transaction takes the write lock up front, so that it waits for another writer
         # instead of failing on a stale snapshot; a reading one may not write at all (query_only).
+        # (on the DBAPI connection itself: every transaction runs this, and SQLAlchemy's own execution
+        # around a statement costs more than the statement)
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         read_only = mode == "READ_ONLY"
-        if conn.info.get("query_only", False) != read_only:  # before BEGIN: query_only refuses BEGIN IMMEDIATE
-            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
-            conn.info["query_only"] = read_only
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+        dbapi = conn.connection.driver_connection
+        statement = "BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN"
+        try:
+            if conn.info.get("query_only", False) != read_only:  # before BEGIN: query_only refuses BEGIN IMMEDIATE
+                dbapi.execute(f"PRAGMA query_only={int(read_only)}")
+                conn.info["query_only"] = read_only
+            dbapi.execute(statement)
+        except conn.dialect.loaded_dbapi.Error as error:  # raised as SQLAlchemy's, as Connection.execute would
+            raise exc.DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error,
+                                          dialect=conn.dialect) from error
 
 
 class WriteGate:

@@ -15,7 +15,6 @@ from feedback_app.core import clocks, querycode
 from feedback_app.core.calendar import CalendarError
 from feedback_app.core.config import Settings
 from feedback_app.core.database import after_commit, utcnow
-from feedback_app.core.direct import Direct
 from feedback_app.core.models import (
     Attachment,
     Bulletin,
@@ -27,6 +26,7 @@ from feedback_app.core.models import (
     Submission,
     SubmissionEvent,
 )
+from feedback_app.core.prepared import PreparedStatement
 from feedback_app.core.querycode import QUERY_CODE_KEY
 from feedback_app.intake import attachments as files
 from feedback_app.intake.reference import format_reference, next_sequence
@@ -92,7 +92,7 @@ _REPEAT = (
     .order_by(_t.id.desc())
     .limit(1)
 )
-_EARLIER = Direct(select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery()))  # both in one statement
+_EARLIER = PreparedStatement(select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery()))  # both in one statement
 
 
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
@@ -201,12 +201,12 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
     submission_id = _INSERT_SUBMISSION.insert(db, row)
     if search_backlog.is_kept(db) and search_backlog.due(submission_id):
         after_commit(session, search_backlog.index_backlog)
-    _INSERT_EVENT.insert(db, {"submission_id": submission_id, "action": "received",
-                              "state_after": State.received.value, "public": True, "at": row["received_at"]})
+    _INSERT_EVENT.run(db, {"submission_id": submission_id, "action": "received",
+                           "state_after": State.received.value, "public": True, "at": row["received_at"]})
     for clock in prepared.clocks:  # one or two
-        _INSERT_DEADLINE.insert(db, {"submission_id": submission_id, "kind": clock.kind, "starts_on": clock.starts_on,
-                                     "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0,
-                                     "created_at": row["created_at"]})
+        _INSERT_DEADLINE.run(db, {"submission_id": submission_id, "kind": clock.kind, "starts_on": clock.starts_on,
+                                  "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0,
+                                  "created_at": row["created_at"]})
     if prepared.attachments:
         db.execute(_INSERT_ATTACHMENT, [
             {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
@@ -223,10 +223,10 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
     return store_submission(session, settings, prepare_submission(settings, draft))
 
 
-# the statements every comment runs while it holds the write lock, without SQLAlchemy's per-execution work
-_INSERT_SUBMISSION = Direct(insert(Submission.__table__))
-_INSERT_EVENT = Direct(insert(SubmissionEvent.__table__))
-_INSERT_DEADLINE = Direct(insert(Deadline.__table__))
+# the statements every comment runs while it holds the write lock, built once
+_INSERT_SUBMISSION = PreparedStatement(insert(Submission.__table__))
+_INSERT_EVENT = PreparedStatement(insert(SubmissionEvent.__table__))
+_INSERT_DEADLINE = PreparedStatement(insert(Deadline.__table__))
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
 
 

@@ -35,7 +35,6 @@ from feedback_app.core.database import (
     write_gate,
 )
 
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

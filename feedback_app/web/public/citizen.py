@@ -26,6 +26,7 @@ from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import CombinedMultiDict
 
 from feedback_app.bulletin.service import get_bulletin
 from feedback_app.core.config import Settings
@@ -98,25 +99,28 @@ def _no_store(response):
     return response
 
 
-def _form_html(bulletin: Bulletin, form: FeedbackForm, notice: str | None, csrf_value: str | None) -> str:
+def _form_html(bulletin: Bulletin, form: FeedbackForm, notice: str | None, csrf_value: str | None,
+               form_token: str) -> str:
     s = settings()
     return render_template(
         "public/feedback.html",
         bulletin=bulletin,
         form=form,
         csrf_value=csrf_value,
+        form_token=form_token,
         notice=notice,
         limits=s,
         types=", ".join(TYPE_LABELS.values()),
     )
 
 
-def _render_form(facts: FormFacts, form: FeedbackForm, notice: str | None = None, status: int = 200):
+def _render_form(facts: FormFacts, form: FeedbackForm, form_token: str, notice: str | None = None,
+                 status: int = 200):
     """The form again, as the citizen filled it in, with what is wrong next to each field."""
     bulletin = get_bulletin(get_session(), facts.slug)
     if bulletin is None:
         abort(404)
-    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None)
+    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None, form_token)
     return _no_store(make_response(html, status))
 
 
@@ -124,8 +128,7 @@ def _blank_form(facts: FormFacts, bulletin: Bulletin, item: int | None) -> str:
     form = _feedback_form(facts, formdata=None, meta={"csrf": False})  # its token: CSRF_MARK, filled per visit
     if item is not None:
         form.item.data = item
-    form.form_token.data = TOKEN_MARK
-    return _form_html(bulletin, form, None, CSRF_MARK if _csrf_enabled() else None)
+    return _form_html(bulletin, form, None, CSRF_MARK if _csrf_enabled() else None, TOKEN_MARK)
 
 
 def _new_form_token() -> str:
@@ -153,26 +156,28 @@ def feedback(slug: str):
 
 def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     s = settings()
-    form = _feedback_form(facts)
+    # CSRFProtect has checked the token before this view; the form checks it again only when this view
+    # runs for a bad one (so that it fails whatever else was sent)
+    form = _feedback_form(facts, formdata=CombinedMultiDict([request.form, request.files]),
+                          meta={"csrf": problem() is not None})
     valid = form.validate()
     notice = problem()  # the CSRF token was bad: the form comes back as it was filled in
-    form_token = form.form_token.data or ""
+    form_token = request.form.get("form_token", "")
     try:
         nonce, signed_at = _signer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE, return_timestamp=True)
     except BadSignature:
         nonce, signed_at = None, None
         form_token = _new_form_token()
         notice = notice or "页面已过期。"
-    if form.website.data:
+    if request.form.get("website"):
         notice = "提交未通过校验，请刷新页面后重试。"
     elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
         notice = "提交过快，请确认填写的内容后再次提交。"
     if not valid or notice:
         if form.attachments.errors and form.incoming:
             form.attachments.errors.append("为安全起见，请重新选择附件")
-        form.form_token.data = form_token
         message = f"{notice}您填写的内容已保留，请检查后再次提交。" if notice and notice.startswith("页面已过期") else notice
-        return _render_form(facts, form, message or "提交未成功，请按提示修改后再提交。", 400)
+        return _render_form(facts, form, form_token, message or "提交未成功，请按提示修改后再提交。", 400)
 
     anonymous = bool(form.anonymous.data)
     draft = Draft(
@@ -319,7 +324,8 @@ def _form_rate_limited(_limit):
     facts = form_facts(request.view_args["slug"])
     if facts is None:
         abort(404)
-    return _render_form(facts, _feedback_form(facts), "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
+    return _render_form(facts, _feedback_form(facts), request.form.get("form_token", ""),
+                        "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
 
 
 def _track_rate_limited(_limit):

@@ -8,7 +8,6 @@ from werkzeug.datastructures import FileStorage
 from wtforms import (
     BooleanField,
     Field,
-    HiddenField,
     MultipleFileField,
     StringField,
     TextAreaField,
@@ -62,8 +61,8 @@ class FeedbackForm(FlaskForm):
     privacy_consent = BooleanField("我已阅读并同意上述个人信息处理说明")
     publish_consent = BooleanField("同意在答复时公开我的意见内容（不含任何个人信息）")
     attachments = MultipleFileField("附件")
-    form_token = HiddenField()
-    website = StringField("网站")  # honeypot: hidden from people, filled by robots
+    # Beside the fields, the page sends ``form_token`` (signed: one comment per form, and not too fast) and
+    # ``website`` (a trap: hidden from people, filled by robots); the view reads them (``citizen._submit``).
 
     def __init__(self, *args: Any, item_choices: list[tuple[int, str]], limits: Settings, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -7,6 +7,8 @@ before the first row leaves. Handlers get their unit's submissions; only admins 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import (
     Blueprint,
     Response,
@@ -14,8 +16,6 @@ from flask import (
     request,
     stream_with_context,
 )
-from collections.abc import Mapping
-
 from flask import session as cookie
 from sqlalchemy import select
 
