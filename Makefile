@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed-stamp
 DEV := FEEDBACK_ENV=development
 WORKERS ?= 2
 
-.PHONY: run test test-system-deps bench clean
+.PHONY: run test test-system-deps check bench lock clean
 
-$(STAMP): pyproject.toml
+# The exact versions of every package, with their hashes, are in requirements.lock; the project itself
+# is installed on top of them without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -29,8 +31,20 @@ test-system-deps:
 test: $(STAMP) test-system-deps
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile -q
 
+# The import contract (pyproject.toml), the linter and the type checker.
+check: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# After changing a range in pyproject.toml: the newest versions it allows, written to requirements.lock.
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra test --extra lint --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) instance

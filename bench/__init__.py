@@ -34,7 +34,7 @@ def suites() -> tuple[dict[str, ModuleType], dict[str, str]]:
             continue
         try:
             module = importlib.import_module(f"{__name__}.{info.name}")
-        except Exception as exc:  # noqa: BLE001 - one broken module does not hide the other suites
+        except Exception as exc:
             broken[info.name] = f"{type(exc).__name__}: {exc}"
             continue
         if callable(getattr(module, "run", None)):
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             result = available[name].run(args)
         except KeyboardInterrupt:
             raise
-        except Exception:  # noqa: BLE001 - one broken suite does not stop the others
+        except Exception:
             traceback.print_exc()
             print(f"{name}: FAILED", file=sys.stderr)
             failed.append(name)

@@ -21,14 +21,14 @@ import tempfile
 import threading
 import time
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
 from bench import queue as queue_bench
 from feedback_app.core.config import REPO_ROOT
-from feedback_app.outcomes import ledger
+from feedback_app.outcomes import ledger, spreadsheets
 
 DEFAULT_ROWS = 1_000_000
 PG_SERVER = queue_bench.PG_SERVER
@@ -219,7 +219,7 @@ def _rss_by_progress(samples: list[tuple[float, int, int]], size: int) -> list[f
 def _check_file(path: Path, fmt: str) -> dict:
     if fmt == "csv":
         with open(path, "rb") as raw:
-            ok = raw.read(3) == ledger.BOM
+            ok = raw.read(3) == spreadsheets.BOM
         with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             header = next(reader, None)
@@ -272,13 +272,13 @@ def run(args) -> dict:
     rows = int(getattr(args, "rows", None) or os.environ.get("FEEDBACK_BENCH_ROWS") or DEFAULT_ROWS)
     keep = bool(getattr(args, "keep", False))
     server = getattr(args, "pg_server", None) or PG_SERVER
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-ledger-"))
     pg_name = f"feedback_bench_ledger_{os.getpid()}"
     report: dict = {
         "when": now.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": {"rows": rows, "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version, "chunk": ledger.CHUNK,
-                   "xlsx_compresslevel": ledger.XLSX_COMPRESSLEVEL,
+                   "xlsx_compresslevel": spreadsheets.XLSX_COMPRESSLEVEL,
                    "how": "feedback-app ledger export in a child process, stdout to a file; "
                           "peak RSS: the child's VmHWM"},
         "backends": {},
@@ -309,7 +309,7 @@ def run(args) -> dict:
     finally:
         try:
             queue_bench.drop_pg_database(server, pg_name)
-        except Exception as exc:  # noqa: BLE001 - the results still count
+        except Exception as exc:
             print(f"  could not drop database {pg_name}: {exc}")
         if keep:
             print(f"  work directory kept: {workdir}")

@@ -14,6 +14,7 @@ generator runs under the load loop and, one request at a time, under ``Client.dr
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import itertools
@@ -22,8 +23,8 @@ import os
 import selectors
 import socket
 import time
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Generator, Iterable
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -73,7 +74,7 @@ def check_loopback(host: str) -> None:
 class _Parser:
     """Incremental HTTP/1.1 response parser over one growing buffer."""
 
-    __slots__ = ("buf", "response", "body_start", "length", "keep", "method")
+    __slots__ = ("body_start", "buf", "keep", "length", "method", "response")
 
     def __init__(self, method: str):
         self.buf = bytearray()
@@ -289,7 +290,7 @@ class LoadResult:
     capped: bool = False
     rounds: list[float] = field(default_factory=list)  # ops/s of each measured window
 
-    def merge(self, other: "LoadResult") -> "LoadResult":
+    def merge(self, other: LoadResult) -> LoadResult:
         """This result and ``other`` (another window of the same scenario) as one."""
         self.duration += other.duration
         self.ops += other.ops
@@ -384,8 +385,20 @@ _CONNECTING, _SENDING, _READING = 1, 2, 3
 class _Slot:
     """One virtual user: one connection at a time, one operation at a time."""
 
-    __slots__ = ("sock", "state", "gen", "n", "t0", "out", "parser", "request", "deadline", "reused",
-                 "wake", "retried")
+    __slots__ = (
+        "deadline",
+        "gen",
+        "n",
+        "out",
+        "parser",
+        "request",
+        "retried",
+        "reused",
+        "sock",
+        "state",
+        "t0",
+        "wake",
+    )
 
     def __init__(self) -> None:
         self.sock: socket.socket | None = None
@@ -420,10 +433,8 @@ def run_load(name: str, op: Operation, *, host: str, port: int, connections: int
 
     def close(slot: _Slot) -> None:
         if slot.sock is not None:
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 sel.unregister(slot.sock)
-            except (KeyError, ValueError):
-                pass
             slot.sock.close()
             slot.sock = None
         slot.state = 0

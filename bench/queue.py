@@ -32,24 +32,23 @@ import statistics
 import tempfile
 import time
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedback_app.core.models import Role, StaffUser, Unit
 from feedback_app.bulletin.service import import_bulletin
 from feedback_app.core.config import REPO_ROOT, Settings
 from feedback_app.core.database import make_engine
-from feedback_app.core.models import Reply, Submission
+from feedback_app.core.models import Reply, Role, StaffUser, Submission, Unit
 from feedback_app.migrations import upgrade
 from feedback_app.moderation import queue
-from feedback_app.search.match import _like_pattern, pg_prepare
 from feedback_app.search.backlog import index_backlog
+from feedback_app.search.match import _like_pattern, pg_prepare
 
 DEFAULT_ROWS = 1_000_000
 DEFAULT_REPEAT = 50
@@ -247,7 +246,7 @@ def _base_rows(engine: Engine) -> tuple[int, int, int]:
 
 def _sqlite_value(v):
     if isinstance(v, datetime):
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     if isinstance(v, date):
         return v.isoformat()
     return v
@@ -356,7 +355,7 @@ def seed_postgresql(url: str, rows: int, now: datetime) -> Prepared:
         conn.execute("RESET session_replication_role")
         loaded = time.perf_counter() - started
         conn.execute("SET maintenance_work_mem = '1GB'")
-        for name, ddl in indexes:
+        for _name, ddl in indexes:
             conn.execute(ddl)
         for table in ("submission", "reply"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -558,7 +557,7 @@ def _reused(backend: str, url: str, rows: int, info_path: Path) -> Prepared | No
     try:
         with engine.connect() as conn:
             found = conn.execute(select(func.count()).select_from(Submission)).scalar()
-    except Exception:  # noqa: BLE001 - no such database, or not seeded: seed it
+    except Exception:
         engine.dispose()
         return None
     if found != rows:
@@ -592,7 +591,7 @@ def run(args) -> dict:
         raise ValueError(f"--rows must be at least {DEEP + 1000:,} and --queue-repeat at least 2")
     if not backends or set(backends) - {"sqlite", "postgresql"}:
         raise ValueError("--queue-backends takes sqlite, postgresql or both")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     workdir = Path(tempfile.mkdtemp(prefix="feedback-bench-queue-"))
     pg_name = f"feedback_bench_queue_{rows}" if reuse else f"feedback_bench_{os.getpid()}"
     if reuse:
@@ -659,7 +658,7 @@ def run(args) -> dict:
         if not reuse and "postgresql" in backends:
             try:
                 drop_pg_database(server, pg_name)
-            except Exception as exc:  # noqa: BLE001 - the results still count
+            except Exception as exc:
                 print(f"  could not drop database {pg_name}: {exc}")
         if keep:
             print(f"  work directory kept: {workdir}")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load import Client, CLK_TCK
+from bench.load import CLK_TCK, Client
 
 HOST = "127.0.0.1"
 
@@ -24,7 +24,7 @@ def gunicorn_version() -> str:
         from importlib.metadata import version
 
         return version("gunicorn")
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "unknown"
 
 
@@ -55,13 +55,12 @@ class Gunicorn:
             options.append("--no-control-socket")
         return options
 
-    def start(self, ready_path: str = "/", timeout: float = 30.0) -> "Gunicorn":
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *self.options, self.app],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-        log.close()
+    def start(self, ready_path: str = "/", timeout: float = 30.0) -> Gunicorn:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", *self.options, self.app],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
         deadline = time.monotonic() + timeout
         last: object = None
         while time.monotonic() < deadline:
@@ -89,7 +88,7 @@ class Gunicorn:
             proc.kill()
             proc.wait()
 
-    def __enter__(self) -> "Gunicorn":
+    def __enter__(self) -> Gunicorn:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,8 +22,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.load import Client, CookieJar, LoadResult, multipart, Request, run_load, Unexpected
-from bench.server import Gunicorn, gunicorn_version, HOST
+from bench.load import Client, CookieJar, LoadResult, Request, Unexpected, multipart, run_load
+from bench.server import HOST, Gunicorn, gunicorn_version
 
 SLUG = "huangpu-2025-03-28"
 BULLETIN = f"/bulletins/{SLUG}"
@@ -241,7 +241,7 @@ def _report(results: dict[str, LoadResult], acknowledged: set[int], stored: set[
     ratios = {name: round(results[name].rate / base, 3) if base else None for name in GOALS}
     by_round = {}
     for name in GOALS:
-        pairs = zip(results[name].rounds, results["hello"].rounds)
+        pairs = zip(results[name].rounds, results["hello"].rounds, strict=False)
         values = [a / b for a, b in pairs if b]
         by_round[name] = {"min": round(min(values), 3), "median": round(statistics.median(values), 3),
                           "max": round(max(values), 3)} if values else None

@@ -5,7 +5,7 @@ import re
 
 from feedback_app.core.database import run_after_commit, utcnow
 from feedback_app.core.models import Channel, Kind, Reply, ReplyBy, Submission
-from feedback_app.intake.service import create_submission, Draft
+from feedback_app.intake.service import Draft, create_submission
 
 FORM = "/bulletins/huangpu-2025-03-28/feedback"
 

@@ -77,7 +77,7 @@ def test_a_file_with_content_is_werkzeugs_to_read():
     pdf = b"%PDF-1.4\n" + b"0" * 3000 + b"\n%%EOF\n"
     content_type, raw = multipart(FIELDS[:3], [("attachments", "举报材料.pdf", pdf)])
     assert parse_small(raw, content_type.split("boundary=")[1].encode()) is None
-    form, files = same_as_werkzeug(content_type, raw)
+    _form, files = same_as_werkzeug(content_type, raw)
     assert files == [("attachments", "举报材料.pdf", "application/octet-stream", pdf)]
 
 

@@ -2,7 +2,7 @@
 SQLAlchemy changes what its public compile and type APIs give, these tests fail."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import exc, insert, select, text
@@ -13,7 +13,7 @@ from feedback_app.intake import reference
 from feedback_app.intake.service import _EARLIER, _INSERT_SUBMISSION
 from tests.factories import create_web_submission
 
-AT = datetime(2026, 3, 28, 1, 2, 3, 456789, tzinfo=timezone.utc)
+AT = datetime(2026, 3, 28, 1, 2, 3, 456789, tzinfo=UTC)
 
 
 def _stored(session, table, row_id) -> dict:

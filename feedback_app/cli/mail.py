@@ -1,6 +1,7 @@
 """``feedback-app mail``: fetch the mailbox, import mail files, show the mailboxes' health."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
@@ -51,10 +52,8 @@ def mail_fetch(watch: bool, interval: float | None) -> None:
 
     stop = threading.Event()
     previous = None
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread: only KeyboardInterrupt stops the loop
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    except ValueError:
-        pass  # not the main thread: only KeyboardInterrupt stops the loop
     try:
         while not stop.is_set():
             report = fetch_once(factory, settings)

@@ -1,6 +1,7 @@
 """``feedback-app outbox``: deliver the queued mail once, or keep delivering it."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -38,10 +39,8 @@ def outbox_send(watch: bool, interval: float) -> None:
 
     stop = threading.Event()
     previous = None
-    try:
+    with contextlib.suppress(ValueError):  # not the main thread: only KeyboardInterrupt stops the loop
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    except ValueError:
-        pass  # not the main thread: only KeyboardInterrupt stops the loop
     try:
         while not stop.is_set():
             try:

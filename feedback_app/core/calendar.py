@@ -22,6 +22,7 @@ The bundled ``calendars/cn-workdays.json`` is used unless an administrator repla
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -308,10 +309,8 @@ def save_calendar(settings, text: str | bytes) -> Path:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 from zoneinfo import ZoneInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -123,7 +123,7 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """Build settings from the environment; ``overrides`` win over it."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
@@ -136,7 +136,7 @@ class Settings:
         settings = cls(**values)
         return settings._completed()
 
-    def _completed(self) -> "Settings":
+    def _completed(self) -> Settings:
         changes: dict[str, object] = {}
         instance = Path(self.instance_path)
         changes["instance_path"] = instance

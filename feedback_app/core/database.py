@@ -10,8 +10,9 @@ import os
 import threading
 import time
 import weakref
-from datetime import datetime, timezone
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -54,19 +55,19 @@ class UTCDateTime(TypeDecorator):
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime")
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
             if dialect.name == "sqlite":
                 value = value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 WAL_CHECKPOINT_PAGES = 8000
@@ -257,7 +258,7 @@ def run_jobs(new_session: Callable[[], Session], jobs: list[Job]) -> None:
                 finally:
                     work.rollback()
                     release_write_gate(work)
-        except Exception:  # noqa: BLE001 - the commit it follows stands; the job's own work waits
+        except Exception:
             log.exception("a job after a commit failed")
 
 

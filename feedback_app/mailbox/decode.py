@@ -223,7 +223,7 @@ def html_to_text(html: str) -> str:
 def tidy(text: str, *, strip_lines: bool = False) -> str:
     """Unified line ends, no trailing spaces, at most one empty line in a row, no control characters."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
-    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " " and not "\x7f" <= ch <= "\x9f")
+    text = "".join(ch for ch in text if ch in "\n\t" or (ch >= " " and not "\x7f" <= ch <= "\x9f"))
     lines = [line.strip(" \t") if strip_lines else line.rstrip() for line in text.split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n").rstrip()
 

@@ -7,6 +7,7 @@ Servers that keep no keywords get ``\\Seen`` alone, and unseen messages are fetc
 """
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import logging
 import re
@@ -14,7 +15,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -147,7 +148,7 @@ def fetch_once(factory: sessionmaker, settings: Settings, *, connector=connect) 
             _fetch(conn, factory, settings, key, report)
         finally:
             _close(conn)
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded for the health page, then reported
+    except Exception as exc:
         report.error = describe_error(exc)
         if isinstance(exc, (imaplib.IMAP4.error, OSError, FetchError, SQLAlchemyError)):
             log.warning("mail fetch %s failed: %s", key, report.error)
@@ -267,7 +268,7 @@ def _batches(conn, uids: list[int], max_bytes: int):
 def _arrival(line: bytes) -> datetime | None:
     match = _DATE.search(line)
     parsed = imaplib.Internaldate2tuple(b"INTERNALDATE " + match.group(1)) if match else None
-    return datetime.fromtimestamp(time.mktime(parsed), timezone.utc) if parsed else None
+    return datetime.fromtimestamp(time.mktime(parsed), UTC) if parsed else None
 
 
 def _bodies(conn, uids: list[int], item: str) -> dict[int, bytes]:
@@ -300,7 +301,5 @@ def _close(conn: imaplib.IMAP4) -> None:
     try:
         conn.logout()
     except (imaplib.IMAP4.error, OSError):
-        try:
+        with contextlib.suppress(OSError):
             conn.shutdown()
-        except OSError:
-            pass

@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 import mailbox
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy.orm import sessionmaker
 

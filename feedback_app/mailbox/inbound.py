@@ -129,7 +129,7 @@ def ingest(factory: sessionmaker, settings: Settings, inbound_id: int) -> Outcom
                 receipt = create_submission(session, settings, build_draft(parsed, row, bulletin, settings))
             except SQLAlchemyError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a message that cannot be registered must not stop the batch
+            except Exception as exc:
                 log.exception("inbound %s: registering failed", row.id)
                 session.rollback()
                 row = _locked(session, inbound_id)

@@ -5,6 +5,7 @@ milliseconds; nesting and size are checked too. Whatever cannot be read is repor
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -34,7 +35,7 @@ class Limits:
     max_depth: int
 
     @classmethod
-    def of(cls, settings) -> "Limits":
+    def of(cls, settings) -> Limits:
         return cls(settings.mail_max_bytes, settings.mail_max_parts, settings.mail_max_depth)
 
 
@@ -119,7 +120,7 @@ def parse_message(raw: bytes, limits: Limits, *, lenient: bool = False) -> Parse
         out = headers_only(raw)
         out.problem = "MIME 嵌套过深，无法解析"
         return out
-    except Exception as exc:  # noqa: BLE001 - whatever the parser trips on, the message is kept and reported
+    except Exception as exc:
         out = headers_only(raw)
         out.problem = f"无法解析（{type(exc).__name__}）"
         return out
@@ -149,7 +150,7 @@ def parse_message(raw: bytes, limits: Limits, *, lenient: bool = False) -> Parse
             out.text = tidy(decode_bytes(raw[len(header_block(raw)):]))
     except RecursionError:
         out.problem = "MIME 嵌套过深，无法解析"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         out.problem = f"无法解析（{type(exc).__name__}）"
         if lenient:
             out.problem, out.text = None, tidy(decode_bytes(raw[len(header_block(raw)):]))
@@ -159,10 +160,8 @@ def parse_message(raw: bytes, limits: Limits, *, lenient: bool = False) -> Parse
 def headers_only(raw: bytes) -> Parsed:
     """What the header section alone tells (for messages whose body is not read)."""
     out = Parsed()
-    try:
+    with contextlib.suppress(Exception):
         _read_headers(_parse_tree(header_block(raw)[:256 * 1024] + b"\n", 0), out)
-    except Exception:  # noqa: BLE001 - nothing more can be known
-        pass
     return out
 
 
@@ -246,7 +245,7 @@ def _files_in(part: Message) -> list[Part]:
 def _payload(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
-    except Exception:  # noqa: BLE001 - a transfer encoding that cannot be undone: nothing to keep
+    except Exception:
         return b""
     return data if isinstance(data, bytes) else b""
 
@@ -272,6 +271,6 @@ def filename_of(part: Message) -> str | None:
                 return found.strip()
     try:
         fallback = part.get_filename()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return str(fallback).strip() if fallback else None

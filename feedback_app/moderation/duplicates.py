@@ -57,7 +57,7 @@ SAME_EMAIL = "同一邮箱"
 _STOP_CHARS = frozenset("的了是在和与及对等并将把被这那我你他她们有也都就还要会能可以一个不中为上之其或而着")
 _COMMON_WORDS = ("整改", "建议", "意见", "问题", "工作", "企业", "部门", "情况", "落实", "反映", "进一步",
                  "相关", "加强", "希望", "群众", "领导", "单位", "政府", "巡察", "我们", "通报", "要求")
-_RUN = re.compile(r"\w{%d,}" % SHINGLE_CHARS)
+_RUN = re.compile(rf"\w{{{SHINGLE_CHARS},}}")
 
 
 @dataclass(frozen=True)

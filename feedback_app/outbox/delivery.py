@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Callable
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker

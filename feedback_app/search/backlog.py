@@ -46,7 +46,7 @@ def bigram_tokens(body: str | None) -> str | None:
     if not body:
         return None
     chars = [c.encode().hex().upper() for c in body]  # a pair's hex is its two characters' hex
-    return " ".join(f"{a}{b} {a}" for a, b in zip(chars, chars[1:] + [""]))
+    return " ".join(f"{a}{b} {a}" for a, b in zip(chars, [*chars[1:], ""], strict=False))
 
 
 def due(submission_id: int) -> bool:

@@ -20,8 +20,8 @@ as ILIKE) and treat every character of the query literally (FTS5 operators, quot
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import isqrt
-from typing import Callable
 
 from sqlalchemy import (
     ColumnElement,

@@ -1,7 +1,7 @@
 """Per-client rate limits (Flask-Limiter); Redis storage lets several workers share one count."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, request
 from flask_limiter import Limiter

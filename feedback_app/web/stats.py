@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from feedback_app.core.models import Bulletin, Role
 from feedback_app.current import settings
-from feedback_app.outcomes import charts, statistics
+from feedback_app.outcomes import charts, monthly, statistics
 from feedback_app.web.access import current_staff, may_here, public, require
 from feedback_app.web.transaction import get_session
 
@@ -20,7 +20,7 @@ STAFF_ROLES = tuple(r.value for r in Role)
 DEFAULT_DAYS = 91  # thirteen weeks; a year of a million-row table takes seconds (see statistics.py)
 PUBLIC_TTL = 600  # seconds a month's public figures are kept before they are counted again
 
-_public_cache: dict[str, tuple[float, statistics.MonthlyStats]] = {}
+_public_cache: dict[str, tuple[float, monthly.MonthlyStats]] = {}
 _public_lock = threading.Lock()
 
 
@@ -69,14 +69,14 @@ def staff_stats():
     )
 
 
-def _monthly(month: date) -> statistics.MonthlyStats:
+def _monthly(month: date) -> monthly.MonthlyStats:
     key = f"{current_app.import_name}:{id(current_app)}:{month.isoformat()}"
     now = time.monotonic()
     with _public_lock:
         hit = _public_cache.get(key)
         if hit and now - hit[0] < PUBLIC_TTL:
             return hit[1]
-    stats = statistics.monthly_stats(get_session(), settings(), month)
+    stats = monthly.monthly_stats(get_session(), settings(), month)
     with _public_lock:
         if len(_public_cache) > 256:
             _public_cache.clear()
@@ -88,18 +88,19 @@ def _monthly(month: date) -> statistics.MonthlyStats:
 @public
 def public_stats():
     today = _today()
-    latest = statistics.last_complete_month(today)
+    latest = monthly.last_complete_month(today)
     error, status = None, 200
     try:
-        month = statistics.parse_month(request.args.get("month"), today) or latest
+        month = monthly.parse_month(request.args.get("month"), today) or latest
     except ValueError:
         month, status = latest, 400
-        error = f"月份应写成“年-月”，如 {latest:%Y-%m}，且只能查看已结束的月份。下面是{latest.year}年{latest.month}月的情况。"
+        error = (f"月份应写成“年-月”，如 {latest:%Y-%m}，且只能查看已结束的月份。"
+                 f"下面是{latest.year}年{latest.month}月的情况。")
     if month > latest:
         month, status = latest, 400
         error = f"本月尚未结束，下面是{latest.year}年{latest.month}月的情况。"
     stats = _monthly(month)
-    previous = statistics.last_complete_month(month)
+    previous = monthly.last_complete_month(month)
     following = (month + timedelta(days=32)).replace(day=1)
     response = make_response(render_template(
         "stats/public.html", stats=stats, charts=charts, latest=latest,

@@ -1,5 +1,6 @@
 """The audit log: append-only, each entry chained to the one before by a keyed hash."""
 import dataclasses
+import itertools
 
 import pytest
 from sqlalchemy import text
@@ -20,7 +21,7 @@ def test_entries_chain_and_verify(session, settings):
     write(session, settings, 5)
     entries = session.query(AuditEntry).order_by(AuditEntry.id).all()
     assert [e.id for e in entries] == [1, 2, 3, 4, 5]
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(entries, entries[1:]))
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(entries))
     result = verify(session, settings)
     assert result.broken_id is None and result.checked == 5
 

@@ -19,9 +19,9 @@ import pyotp
 from sqlalchemy import update
 
 from feedback_app.auth import totp as totp_mod
-from feedback_app.core.models import Role, StaffUser, Unit
 from feedback_app.auth.accounts import create_user
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import Role, StaffUser, Unit
 
 PASSWORD = "correct horse battery"
 COOKIE = "staff_session"

@@ -10,9 +10,8 @@ from sqlalchemy import select
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
-from feedback_app.core.models import StaffUser, Unit
 from feedback_app.auth.accounts import authenticate, create_unit
+from feedback_app.core.models import AuditEntry, StaffUser, Unit
 from tests.auth.helpers import PASSWORD, create_staff, csrf_of, login, session_cookie
 from tests.conftest import make_settings
 

@@ -9,9 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
-from feedback_app.core.models import StaffUser
 from feedback_app.auth.accounts import authenticate
+from feedback_app.core.models import AuditEntry, StaffUser
 from tests.auth.helpers import login
 
 PASSWORD = "a long initial password"

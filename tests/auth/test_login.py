@@ -11,11 +11,10 @@ from sqlalchemy import select, update
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.auth import accounts as service
-from feedback_app.core.models import StaffSession
-from feedback_app.web.access import COOKIE
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import AuditEntry, StaffSession
+from feedback_app.web.access import COOKIE
 from tests.auth.helpers import PASSWORD, create_staff, csrf_of, login, logout, session_cookie
 from tests.conftest import make_settings
 

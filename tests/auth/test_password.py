@@ -7,8 +7,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
-from feedback_app.core.models import StaffSession
+from feedback_app.core.models import AuditEntry, StaffSession
 from feedback_app.web.access import COOKIE
 from tests.auth.helpers import PASSWORD, create_staff, login, session_cookie
 

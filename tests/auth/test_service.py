@@ -6,10 +6,11 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from feedback_app.auth import accounts as service, passwords, totp
-from feedback_app.core.models import StaffSession, StaffUser
+from feedback_app.auth import accounts as service
+from feedback_app.auth import passwords, totp
 from feedback_app.auth.accounts import AccountError, authenticate, create_unit, create_user
 from feedback_app.core.database import utcnow
+from feedback_app.core.models import StaffSession, StaffUser
 from tests.auth.helpers import PASSWORD, create_staff
 
 

@@ -16,8 +16,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Submission
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import Deadline, Submission
 from tests.auth.helpers import create_staff
 from tests.browser.axe import DESKTOP, axe_violations, describe
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from feedback_app.bulletin.parser import BulletinParseError, parse_bulletin, ParsedBulletin
+from feedback_app.bulletin.parser import BulletinParseError, ParsedBulletin, parse_bulletin
 
 SEED_PATH = Path(__file__).resolve().parents[2] / "feedback_app" / "bulletin" / "seed" / "huangpu-2025-03-28.txt"
 SEED = SEED_PATH.read_text(encoding="utf-8")

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.core.database import utcnow
-from feedback_app.intake import channels
+from feedback_app.core.models import Channel, Deadline, Kind, ReplyBy, Submission
+from feedback_app.intake import channel_facts, channels
 from feedback_app.intake.attachments import IncomingFile
 from feedback_app.intake.channels import (
     ChannelError,
@@ -18,9 +19,7 @@ from feedback_app.intake.channels import (
     Visit,
     Visitor,
 )
-from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
 from feedback_app.intake.service import create_submission
-from feedback_app.core.models import Deadline
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
 BODY = "来电反映：区政务服务中心窗口午休时段无人值守，企业办事要等到下午。"
@@ -196,7 +195,7 @@ def test_five_representatives_at_most(settings, bulletin):
     five = [Visitor(f"代表{i}") for i in range(1, 6)]
     assert len(channels.visit_draft(a_visit(bulletin, settings, five, contact=Contact()), settings.tz)
                .channel_facts["visitors"]) == 5
-    six = five + [Visitor("代表6")]
+    six = [*five, Visitor("代表6")]
     with pytest.raises(ChannelError, match="代表不超过 5 人"):
         channels.visit_draft(a_visit(bulletin, settings, six, contact=Contact()), settings.tz)
     with pytest.raises(ChannelError, match="代表不超过 5 人"):  # anonymity does not lift the limit
@@ -225,21 +224,21 @@ def test_every_adapter_gives_the_same_kind_of_draft(settings, bulletin):
 
 def test_fact_rows_mask_personal_data_for_handlers(settings, bulletin):
     facts = channels.phone_draft(a_call(bulletin, settings), settings.tz).channel_facts
-    plain = {r.label: r.value for r in channels.fact_rows("phone", facts, masked=False)}
-    masked = {r.label: r.value for r in channels.fact_rows("phone", facts, masked=True)}
+    plain = {r.label: r.value for r in channel_facts.fact_rows("phone", facts, masked=False)}
+    masked = {r.label: r.value for r in channel_facts.fact_rows("phone", facts, masked=True)}
     assert plain["来电号码"] == "+8613800138000" and masked["来电号码"] == "138****8000"
     assert masked["来电线路"] == "020-82378781" and masked["通话时长"] == "12 分钟"
     visit = channels.visit_draft(a_visit(bulletin, settings), settings.tz).channel_facts
-    rows = {r.label: r for r in channels.fact_rows("visit", visit, masked=True)}
+    rows = {r.label: r for r in channel_facts.fact_rows("visit", visit, masked=True)}
     assert rows["来访代表"].items == ["赵*（139****9000）", "钱*"] and rows["来访人数"].value == "12 人"
 
 
 def test_facts_of_other_channels_are_shown_but_never_unmasked_to_handlers():
     facts = {"message_id": "<m1@mail.example.com>", "sender": "张三 <zhang.san@example.com>",
              "subject": "关于第5项整改的意见", "sender_name": "张三", "mailbox_id": 3}
-    plain = {r.label: r.value for r in channels.fact_rows("email", facts, masked=False)}
+    plain = {r.label: r.value for r in channel_facts.fact_rows("email", facts, masked=False)}
     assert plain["发件人"] == "张三 <zhang.san@example.com>" and plain["邮件主题"] == "关于第5项整改的意见"
-    masked = channels.fact_rows("email", facts, masked=True)
+    masked = channel_facts.fact_rows("email", facts, masked=True)
     shown = " ".join(r.value for r in masked)
     assert "张三" not in shown and "zhang.san" not in shown and "z***@example.com" in shown
     assert "<m1@mail.example.com>" in shown

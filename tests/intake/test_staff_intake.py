@@ -12,11 +12,9 @@ from sqlalchemy import func, select
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.auth.accounts import create_unit
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Attachment, Submission
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import Attachment, AuditEntry, Deadline, Submission
 from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 
@@ -114,13 +112,13 @@ def stored(session, reference) -> Submission:
 
 
 def field_error(html: str, field_id: str) -> str:
-    match = re.search(r'<p class="field-error" id="%s-error">(.*?)</p>' % re.escape(field_id), html, re.S)
+    match = re.search(rf'<p class="field-error" id="{re.escape(field_id)}-error">(.*?)</p>', html, re.S)
     assert match, f"no error next to {field_id}"
     return unescape(re.sub(r"<[^>]+>", "", match.group(1)))
 
 
 def value_of(html: str, field_id: str) -> str:
-    match = re.search(r'<input[^>]*id="%s"[^>]*value="([^"]*)"' % re.escape(field_id), html)
+    match = re.search(rf'<input[^>]*id="{re.escape(field_id)}"[^>]*value="([^"]*)"', html)
     assert match, f"no input {field_id}"
     return unescape(match.group(1))
 
@@ -137,7 +135,7 @@ def track(app, reference, code):
 def test_the_phone_form_offers_sensible_defaults(clerk, settings, people):
     html = clerk.get(PHONE).get_data(as_text=True)
     assert value_of(html, "line") == "020-82378781"  # the bulletin's number
-    assert re.search(r'<option value="%d" selected>邓记（登记员）</option>' % people["clerk"].id, html)
+    assert re.search(rf'<option value="{people["clerk"].id}" selected>邓记（登记员）</option>', html)
     assert value_of(html, "call_date") == today(settings).isoformat()
     assert 'id="reply_by-1" name="reply_by" value="phone" checked' in html
     for label in ("来电号码", "来电日期", "来电时刻", "通话时长（分钟）", "来电打入的号码", "接听人",
@@ -369,7 +367,8 @@ def test_csrf_is_checked(database_url, tmp_path, session, people, bulletin):
     refused = c.post(PHONE, data=data)
     assert refused.status_code == 400
     page = refused.get_data(as_text=True)
-    assert "页面已过期：提交的内容缺少安全校验信息" in page and "您填写的内容已保留" in page and value_of(page, "caller_number") == "138 0013 8000"
+    assert "页面已过期：提交的内容缺少安全校验信息" in page and "您填写的内容已保留" in page
+    assert value_of(page, "caller_number") == "138 0013 8000"
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Submission)) == 0
     accepted = c.post(PHONE, data={**data, **csrf_of(page)})

@@ -8,12 +8,11 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback_app.core.models import Channel, Kind, ReplyBy, Submission
+from feedback_app.core.models import Channel, Kind, OutboxMessage, ReplyBy, Submission
 from feedback_app.core.querycode import display
-from feedback_app.intake.service import create_submission, Draft
+from feedback_app.intake.service import Draft, create_submission
 from feedback_app.mailbox.draft import IMPORT_MAILBOX
 from feedback_app.mailbox.inbound import take
-from feedback_app.core.models import OutboxMessage
 from tests.mail.corpus import CORPUS
 
 ADDRESS = "li.si@example.com"

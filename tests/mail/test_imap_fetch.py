@@ -11,10 +11,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Submission
+from feedback_app.core.models import InboundMessage, MailboxState, Submission
 from feedback_app.mailbox.health import alarms, mailbox_health, mailbox_key
-from feedback_app.mailbox.imap import connect, fetch_once, KEYWORD
-from feedback_app.core.models import InboundMessage, MailboxState
+from feedback_app.mailbox.imap import KEYWORD, connect, fetch_once
 from tests.conftest import make_settings
 from tests.mail.corpus import CORPUS, INGESTED, OVERSIZE_LIMIT, QUARANTINED
 

@@ -8,10 +8,9 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
-from feedback_app.core.models import Submission
+from feedback_app.core.models import InboundMessage, MailboxState, Submission
 from feedback_app.mailbox.health import mailbox_key
 from feedback_app.mailbox.imap import fetch_once
-from feedback_app.core.models import InboundMessage, MailboxState
 from tests.conftest import make_settings
 from tests.mail.corpus import CORPUS
 

@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Submission
+from feedback_app.core.models import InboundMessage, MailboxState, OutboxMessage, Submission
 from feedback_app.mailbox import inbound
 from feedback_app.mailbox.imap import fetch_once
 from feedback_app.mailbox.importer import import_paths
-from feedback_app.mailbox.inbound import finish_stored, ingest, NO_BULLETIN, store_raw, take
-from feedback_app.core.models import InboundMessage, MailboxState, OutboxMessage
+from feedback_app.mailbox.inbound import NO_BULLETIN, finish_stored, ingest, store_raw, take
 from tests.conftest import make_settings
 from tests.mail.corpus import CORPUS, INGESTED, OVERSIZE_LIMIT, QUARANTINED, write_eml
 from tests.mail.corpus.encode import PDF, b64

@@ -1,7 +1,6 @@
 """The parser on the corpus: charsets, headers, file names, HTML to text, item detection, limits."""
 from __future__ import annotations
 
-
 import pytest
 
 from feedback_app.mailbox.classify import chinese_number, detect_item, items_named
@@ -66,7 +65,7 @@ def test_lenient_reading_for_release_ignores_limits_and_reads_broken_structure()
     ("堃".encode("gbk"), "GBK", "堃"),
     ("𠀀".encode("gb18030"), "gb18030", "𠀀"),
     ("臺灣".encode("big5"), "big5", "臺灣"),
-    ("中文".encode("utf-8"), "utf-8", "中文"),
+    ("中文".encode(), "utf-8", "中文"),
     ("中文".encode("gbk"), "utf-8", "中文"),  # mislabelled: UTF-8 fails, GB18030 fits
     ("中文".encode("gbk"), None, "中文"),
     (b"abc", "x-no-such-charset", "abc"),

@@ -7,12 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.auth.accounts import create_unit
-from feedback_app.core.models import Submission
 from feedback_app.bulletin.service import import_bulletin
+from feedback_app.core.models import AuditEntry, InboundMessage, OutboxMessage, Submission
 from feedback_app.mailbox.inbound import NO_BULLETIN, take
-from feedback_app.core.models import InboundMessage, OutboxMessage
 from tests.auth.helpers import create_staff, csrf_of, login
 from tests.conftest import SEED, SEED_SLUG, make_settings
 from tests.mail.corpus import CORPUS, OVERSIZE_LIMIT

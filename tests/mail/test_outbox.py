@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import OutboxMessage, OutboxStatus
-from feedback_app.outbox.delivery import connect, enqueue, failed_messages, send_due, SendReport
+from feedback_app.outbox.delivery import SendReport, connect, enqueue, failed_messages, send_due
 
 CITIZEN = "citizen@example.com"
 INTERNATIONAL = "用户@例子.中国"

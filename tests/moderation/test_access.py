@@ -22,13 +22,12 @@ from sqlalchemy import select
 
 from feedback_app import create_app
 from feedback_app.auth import logins
-from feedback_app.core.permissions import PERMISSIONS, may
-from feedback_app.web import transaction
-from feedback_app.core.models import StaffUser, Unit
 from feedback_app.auth.accounts import create_unit
 from feedback_app.bulletin.service import import_bulletin
+from feedback_app.core.models import StaffUser, Submission, Unit
+from feedback_app.core.permissions import PERMISSIONS, may
 from feedback_app.intake.attachments import IncomingFile
-from feedback_app.core.models import Submission
+from feedback_app.web import transaction
 from feedback_app.web.staff.actions import DONE
 from tests.auth.helpers import create_staff, csrf_of, login
 from tests.conftest import SEED, SEED_SLUG, fresh_database, make_settings
@@ -67,11 +66,11 @@ NOT_FOUND = Expect(404, says="页面不存在")
 
 
 def everyone(expect: Expect) -> dict[str, Expect]:
-    return {role: expect for role in ROLES}
+    return dict.fromkeys(ROLES, expect)
 
 
 def auth_page(anonymous: Expect, logged_in: Expect) -> dict[str, Expect]:
-    return {"anonymous": anonymous, **{role: logged_in for role in STAFF}}
+    return {"anonymous": anonymous, **dict.fromkeys(STAFF, logged_in)}
 
 
 PER_ACTION = "see action_expectations"  # actions.act's POST answers depend on the action: test_action_post

@@ -7,16 +7,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from feedback_app.core.config import Settings
 from feedback_app.core.calendar import (
     BUNDLED_CALENDAR,
-    calendar_file,
     CalendarError,
+    WorkCalendar,
+    calendar_file,
     load_calendar,
     save_calendar,
     validate_calendar_text,
-    WorkCalendar,
 )
+from feedback_app.core.config import Settings
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -207,5 +207,5 @@ def test_save_calendar_refuses_an_invalid_text_and_keeps_the_old_file(tmp_path):
 def test_a_broken_admin_file_is_reported_not_ignored(tmp_path):
     target = tmp_path / "work.json"
     target.write_text("{broken", encoding="utf-8")
-    with pytest.raises(CalendarError, match="work.json 无效"):
+    with pytest.raises(CalendarError, match=r"work\.json 无效"):
         load_calendar(file_settings(tmp_path, calendar_path=target))

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import delete, select
 
-from feedback_app.core.models import AuditEntry
-from feedback_app.core.models import Kind, Submission
-from feedback_app.core.calendar import BUNDLED_CALENDAR, calendar_file, CalendarError, validate_calendar_text
+from feedback_app.core.calendar import BUNDLED_CALENDAR, CalendarError, calendar_file, validate_calendar_text
 from feedback_app.core.clocks import (
     deadlines_on_acceptance,
     deadlines_on_receipt,
@@ -19,7 +17,7 @@ from feedback_app.core.clocks import (
     mark_met,
     recount_open,
 )
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import AuditEntry, Deadline, Kind, Submission
 from tests.auth.helpers import client_as, create_staff, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
@@ -43,7 +41,7 @@ def received(session, settings, bulletin, kind=Kind.suggestion):
     """A submission whose clocks have not started (they are started by each test, from a chosen day)."""
     submission, _ = create_web_submission(session, settings, bulletin=bulletin, kind=kind, name="张三",
                                           phone="13800138000",
-                                          received_at=datetime(2026, 11, 20, 2, tzinfo=timezone.utc))
+                                          received_at=datetime(2026, 11, 20, 2, tzinfo=UTC))
     session.execute(delete(Deadline).where(Deadline.submission_id == submission.id))
     submission.next_due_on = None
     session.commit()
@@ -57,7 +55,7 @@ def running(session, settings, bulletin):
     [moving_inform] = deadlines_on_receipt(session, settings, moving, start_on=d("2027-01-20"))
     met = received(session, settings, bulletin)
     [met_inform] = deadlines_on_receipt(session, settings, met, start_on=d("2027-01-20"))
-    mark_met(session, met, "inform", datetime(2027, 1, 25, 2, tzinfo=timezone.utc))
+    mark_met(session, met, "inform", datetime(2027, 1, 25, 2, tzinfo=UTC))
     request = received(session, settings, bulletin, Kind.request)
     deadlines_on_acceptance(session, settings, request, d("2026-12-07"))
     leader = create_staff(session, username="ling.dao", role="reviewer", totp=True)

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import delete, func, select
 
-from feedback_app.core.models import StaffUser
-from feedback_app.core.models import Channel, Kind, Submission
-from feedback_app.intake.service import create_submission, Draft
 from feedback_app.core.calendar import BUNDLED_CALENDAR, CalendarError
 from feedback_app.core.clocks import (
     ClockError,
@@ -24,7 +21,8 @@ from feedback_app.core.clocks import (
     refresh_next_due,
     status_of,
 )
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import Channel, Deadline, Kind, StaffUser, Submission
+from feedback_app.intake.service import Draft, create_submission
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
 
@@ -37,7 +35,7 @@ def d(text: str) -> date:
 
 def at(text: str) -> datetime:
     """A UTC moment, e.g. "2026-01-30T02:00"."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def without_clocks(session, submission):

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from feedback_app.core.database import utcnow
-from feedback_app.intake import channels
 from feedback_app.core.models import Kind, ReplyBy, Submission
+from feedback_app.intake import channels
 from feedback_app.intake.service import body_hash, create_submission
 from feedback_app.moderation import duplicates
 from feedback_app.moderation.duplicates import candidates, shingles, similar_label, similarity
@@ -208,8 +208,8 @@ def test_the_page_proposes_and_a_reviewer_merges_in_one_click(app, session, sett
     reviewer = client_as(app, team["reviewer"])
     page = reviewer.get(f"/staff/submissions/{call.reference}").get_data(as_text=True)
     assert "可能重复的反映" in page and "同一电话" in page and "内容相近" in page
-    form = re.search(r'<form method="post" action="(/staff/submissions/%s/merge)"[^>]*>(.*?)</form>'
-                     % re.escape(call.reference), page, re.S)
+    merge = re.escape(f"/staff/submissions/{call.reference}/merge")
+    form = re.search(rf'<form method="post" action="({merge})"[^>]*>(.*?)</form>', page, re.S)
     assert form and f'name="into" value="{earlier.reference}"' in form.group(2)
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
     response = reviewer.post(form.group(1), data=fields)

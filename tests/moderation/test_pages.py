@@ -6,10 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
-from feedback_app.core.models import Submission
-from feedback_app.core.models import OutboxMessage
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import AuditEntry, Deadline, OutboxMessage, Submission
 from tests.auth.helpers import client_as, create_team
 from tests.factories import create_web_submission, receipt_of, submit
 

@@ -15,14 +15,12 @@ from sqlalchemy import select
 
 from feedback_app import create_app
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.core import querycode
-from feedback_app.core.models import Channel, Kind, ReplyBy, Submission, SubmissionEvent
-from feedback_app.core.querycode import QUERY_CODE_KEY
-from feedback_app.intake.service import create_submission, Draft
-from feedback_app.core.models import OutboxMessage
-from feedback_app.moderation import actions, query_codes
+from feedback_app.core.models import AuditEntry, Channel, Kind, OutboxMessage, ReplyBy, Submission, SubmissionEvent
 from feedback_app.core.permissions import Actor
+from feedback_app.core.querycode import QUERY_CODE_KEY
+from feedback_app.intake.service import Draft, create_submission
+from feedback_app.moderation import actions, query_codes
 from tests.auth.helpers import client_as, create_team, csrf_of
 from tests.conftest import make_settings
 from tests.factories import create_web_submission
@@ -86,7 +84,7 @@ def text_of(html: str) -> str:
 
 
 def field_error(html: str, field_id: str) -> str:
-    match = re.search(r'<p class="field-error" id="%s-error">(.*?)</p>' % re.escape(field_id), html, re.S)
+    match = re.search(rf'<p class="field-error" id="{re.escape(field_id)}-error">(.*?)</p>', html, re.S)
     assert match, f"no error next to {field_id}"
     return unescape(re.sub(r"<[^>]+>", "", match.group(1)))
 
@@ -256,7 +254,7 @@ def test_an_anonymous_submission_is_refused(app, session, settings, bulletin, te
     c = client_as(app, team["clerk"])
     page = page_of(c, submission.reference)
     assert "此件为匿名反映，无法核实来人就是反映人，不能补发查询码" in text_of(page)
-    assert 'action="/staff/submissions/%s/query-code"' % submission.reference not in page
+    assert f'action="/staff/submissions/{submission.reference}/query-code"' not in page
     response = c.post(f"/staff/submissions/{submission.reference}/query-code",
                       data={"version": str(submission.version), "method": "phone"})
     assert response.status_code == 400
@@ -411,7 +409,8 @@ def test_without_the_csrf_token_nothing_is_reissued_and_nothing_typed_is_lost(ap
         path = f"/staff/submissions/{submission.reference}/query-code"
         refused = c.post(path, data={"version": str(submission.version), "method": "phone", "note": "核对来电号码"})
         html = refused.get_data(as_text=True)
-        assert refused.status_code == 400 and "页面已过期：提交的内容缺少安全校验信息" in text_of(html) and "查询码未补发" in text_of(html)
+        assert refused.status_code == 400 and "查询码未补发" in text_of(html)
+        assert "页面已过期：提交的内容缺少安全校验信息" in text_of(html)
         assert ">核对来电号码</textarea>" in html
         assert re.search(r'value="phone" checked>', html)
         assert tracks(app, submission.reference, old)

@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select, text, update
 
-from feedback_app.core.models import Role, StaffUser, Unit
-from feedback_app.core.models import State, Submission
+from feedback_app.core.models import Role, StaffUser, State, Submission, Unit
 from feedback_app.moderation import queue
 from tests.factories import create_web_submission
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ def test_keyset_pages_return_every_row_exactly_once(session, settings, reviewer,
             "2025-01-09", "2025-01-02", "2025-01-05", "2025-01-01", "2025-01-07"]
     dues = [3, None, 3, -1, None, 3, 10, -1, None, 3, 0]
     made = [make(received_at=at(day), next_due_on=None if due is None else today + timedelta(days=due))
-            for day, due in zip(days, dues)]
+            for day, due in zip(days, dues, strict=False)]
     f = queue.Filters(sort=sort)
     everything = ids(session, settings, reviewer, f)
     assert sorted(everything) == sorted(made)

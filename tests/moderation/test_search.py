@@ -4,12 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from feedback_app.core.models import Role, StaffUser
-from feedback_app.core.models import Reply, Submission
+from feedback_app.core.models import Reply, Role, StaffUser, Submission
 from feedback_app.migrations import upgrade
 from feedback_app.moderation import queue
-from feedback_app.search.backlog import index_backlog, PENDING
-from feedback_app.search.match import fts_phrase, LOOKUP, PROBE, search_clause, WALK
+from feedback_app.search.backlog import PENDING, index_backlog
+from feedback_app.search.match import LOOKUP, PROBE, WALK, fts_phrase, search_clause
 from tests.factories import create_reply, create_web_submission
 
 pytestmark = pytest.mark.usefixtures("search_texts")  # pending texts and indexed ones
@@ -342,7 +341,7 @@ def test_short_queries_equal_a_scan_of_every_text(session, make):
                 mismatches[q, plan] = (found(session, q, plan), expected)
     assert mismatches == {}
     # and a few by hand, so that the scan itself is checked too
-    by_text = dict(zip([body for body, _ in CORPUS], ids))
+    by_text = dict(zip([body for body, _ in CORPUS], ids, strict=False))
     assert found(session, "税") == {by_text[b] for b in ("关于企业税务窗口排队时间过长的问题。", "税", "退税",
                                                         "税务局工作人员态度差", "“企业”，（税）。100%满意 a_b C:\\路径")}
     assert found(session, "企") >= {by_text["企业"], by_text["税务局工作人员态度差"]}  # the last character of a reply

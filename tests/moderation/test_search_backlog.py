@@ -14,8 +14,8 @@ from sqlalchemy import delete, select, text, update
 
 from feedback_app.core.models import Submission
 from feedback_app.search import backlog as search_backlog
-from feedback_app.search.match import fts_phrase, LOOKUP, PROBE, search_clause, WALK
-from feedback_app.search.backlog import bigram_tokens, index_backlog, PENDING
+from feedback_app.search.backlog import PENDING, bigram_tokens, index_backlog
+from feedback_app.search.match import LOOKUP, PROBE, WALK, fts_phrase, search_clause
 from tests.conftest import fresh_database, make_settings
 from tests.factories import create_web_submission, submit
 

@@ -3,8 +3,8 @@ import itertools
 
 import pytest
 
-from feedback_app.core.models import State
 from feedback_app.core import states
+from feedback_app.core.models import State
 from feedback_app.core.permissions import ROLES, roles_for
 from feedback_app.core.states import StaleSubmission, TransitionRefused
 from tests.factories import create_web_submission

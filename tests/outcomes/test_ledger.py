@@ -5,7 +5,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, quote
 
 import openpyxl
@@ -13,16 +13,14 @@ import pytest
 from sqlalchemy import event, select, update
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.auth.accounts import create_unit
-from feedback_app.core.models import Reply, Submission
-from feedback_app.core.models import Deadline
+from feedback_app.core.models import AuditEntry, Deadline, Reply, Submission
 from feedback_app.moderation.queue import Filters
-from feedback_app.outcomes import ledger
+from feedback_app.outcomes import ledger, spreadsheets
 from tests.auth.helpers import client_as, create_staff
 from tests.factories import create_web_submission
 
-UTC = timezone.utc
+UTC = UTC
 BOM = b"\xef\xbb\xbf"
 HEADER = [
     "受理编号", "收到时间", "渠道", "整改事项", "类型", "状态", "责任单位",
@@ -110,7 +108,7 @@ def read_xlsx(data: bytes):
 
 def by_reference(rows: list[list[str]]) -> dict[str, dict[str, str]]:
     header = rows[0]
-    return {r[0]: dict(zip(header, r)) for r in rows[1:]}
+    return {r[0]: dict(zip(header, r, strict=False)) for r in rows[1:]}
 
 
 def audit_entries(session) -> list[AuditEntry]:
@@ -175,7 +173,7 @@ def test_xlsx_has_the_same_rows_with_real_dates(app, world):
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0] == HEADER + PERSONAL
     assert [r[0] for r in rows[1:]] == [world[k].reference for k in ("closed", "accusation", "recent")]
-    closed = dict(zip(rows[0], rows[1]))
+    closed = dict(zip(rows[0], rows[1], strict=False))
     assert closed["收到时间"] == datetime(2025, 3, 3, 10, 0)
     assert closed["告知办理情况期限"] == datetime(2025, 3, 18) and closed["答复日期"] == datetime(2025, 3, 10)
     assert closed["告知办理情况是否按期"] == "按期完成" and closed["满意度"] == "满意"
@@ -190,7 +188,7 @@ def test_xlsx_starts_a_new_sheet_when_one_is_full():
     row = ["HP2025-000001", datetime(2025, 3, 3, 10, 0), "网上", "整改工作整体", "咨询", "已办结", None,
            date(2025, 3, 18), "按期完成", None, None, None, None, None, None, None, None]
     chunks = [[row, row], [row, row, row]]
-    book = read_xlsx(b"".join(ledger.xlsx_stream(cols, chunks, sheet_max_rows=2)))
+    book = read_xlsx(b"".join(spreadsheets.xlsx_stream(cols, chunks, title=ledger.TITLE, sheet_max_rows=2)))
     assert book.sheetnames == ["整改意见台账", "整改意见台账（2）", "整改意见台账（3）"]
     counts = [sheet.max_row for sheet in book.worksheets]
     assert counts == [3, 3, 2]
@@ -217,7 +215,7 @@ def test_formula_cells_are_neutralised_in_csv_and_strings_in_xlsx(app, session, 
     admin = client_as(app, world["admin"])
 
     rows = by_reference(read_csv(export(admin, "csv").get_data()))
-    for reference, text in zip(made, DANGEROUS):
+    for reference, text in zip(made, DANGEROUS, strict=False):
         row = rows[reference]
         assert row["姓名"] == row["电子邮箱"] == row["通信地址"] == "'" + text
     assert rows[made[0]]["责任单位"] == "'=1+1单位"
@@ -227,8 +225,8 @@ def test_formula_cells_are_neutralised_in_csv_and_strings_in_xlsx(app, session, 
     header = [c.value for c in sheet[1]]
     found = {}
     for cells in sheet.iter_rows(min_row=2):
-        found[cells[0].value] = {h: c for h, c in zip(header, cells)}
-    for reference, text in zip(made, DANGEROUS):
+        found[cells[0].value] = dict(zip(header, cells, strict=False))
+    for reference, text in zip(made, DANGEROUS, strict=False):
         for column in ("姓名", "电子邮箱", "通信地址"):
             cell = found[reference][column]
             assert cell.data_type == "s" and cell.value == text
@@ -240,7 +238,7 @@ def test_formula_cells_are_neutralised_in_csv_and_strings_in_xlsx(app, session, 
     ("x=1", "x=1"), ("张三", "张三"), ("", ""), (None, ""),
 ])
 def test_neutralise(text, expected):
-    assert ledger.neutralise(text) == expected
+    assert spreadsheets.neutralise(text) == expected
 
 
 # ---------- who gets what ----------

@@ -7,12 +7,10 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.audit.log import verify
-from feedback_app.core.models import AuditEntry
 from feedback_app.core.database import utcnow
-from feedback_app.core.models import Submission
+from feedback_app.core.models import AuditEntry, Publication, Submission
 from feedback_app.core.permissions import Actor
-from feedback_app.outcomes import publication
-from feedback_app.core.models import Publication
+from feedback_app.outcomes import publication, published
 from feedback_app.outcomes.redaction import digits_of
 from tests.auth.helpers import client_as, create_team
 from tests.conftest import SEED_SLUG
@@ -79,10 +77,9 @@ def audit_actions(session):
 
 def test_service_refuses_without_consent(app, session, settings, bulletin, team):
     s = answered(app, session, settings, bulletin, consent=False)
-    with app.test_request_context():
-        with pytest.raises(publication.PublicationRefused, match="未同意"):
-            publication.publish(session, settings, Actor(team["reviewer"], None), s, text="经隐去的意见内容。",
-                                reply_text="经隐去的答复内容。")
+    with app.test_request_context(), pytest.raises(publication.PublicationRefused, match="未同意"):
+        publication.publish(session, settings, Actor(team["reviewer"], None), s, text="经隐去的意见内容。",
+                            reply_text="经隐去的答复内容。")
     session.rollback()
     assert published_row(session, s) is None
 
@@ -90,9 +87,8 @@ def test_service_refuses_without_consent(app, session, settings, bulletin, team)
 @pytest.mark.parametrize("role", ["clerk", "handler"])
 def test_service_refuses_roles_that_do_not_decide(app, session, settings, bulletin, team, role):
     s = answered(app, session, settings, bulletin, unit=team["a"])
-    with app.test_request_context():
-        with pytest.raises(publication.PublicationRefused, match="审核员或管理员"):
-            publication.publish(session, settings, Actor(team[role], None), s, text="意见。", reply_text="答复。")
+    with app.test_request_context(), pytest.raises(publication.PublicationRefused, match="审核员或管理员"):
+        publication.publish(session, settings, Actor(team[role], None), s, text="意见。", reply_text="答复。")
 
 
 def test_service_refuses_what_was_not_accepted(app, session, settings, bulletin, team):
@@ -104,9 +100,8 @@ def test_service_refuses_what_was_not_accepted(app, session, settings, bulletin,
 
 def test_service_refuses_text_that_still_holds_personal_details(app, session, settings, bulletin, team):
     s = answered(app, session, settings, bulletin)
-    with app.test_request_context():
-        with pytest.raises(publication.RedactionIncomplete) as caught:
-            publication.publish(session, settings, Actor(team["reviewer"], None), s, text=BODY, reply_text=REPLY)
+    with app.test_request_context(), pytest.raises(publication.RedactionIncomplete) as caught:
+        publication.publish(session, settings, Actor(team["reviewer"], None), s, text=BODY, reply_text=REPLY)
     kinds = {p.kind for p in caught.value.comment}
     assert {"name", "phone", "email", "address", "id_card"} <= kinds
     assert {"name", "phone"} <= {p.kind for p in caught.value.reply}
@@ -161,7 +156,8 @@ def test_only_reviewers_and_admins_open_the_redaction_page(app, session, setting
 
 def test_publishing_through_the_page_leaves_no_personal_detail(app, session, settings, bulletin, team):
     s = answered(app, session, settings, bulletin)
-    other = answered(app, session, settings, bulletin, consent=False, body="另一条未同意公开的意见，内容不应出现在通报页面。")
+    other = answered(app, session, settings, bulletin, consent=False,
+                     body="另一条未同意公开的意见，内容不应出现在通报页面。")
     reviewer = client_as(app, team["reviewer"])
     detail = reviewer.get(f"/staff/submissions/{s.reference}").get_data(as_text=True)
     assert f"/staff/publication/{s.reference}" in detail
@@ -250,8 +246,8 @@ def test_withdrawing_takes_it_off_the_bulletin_page(app, session, settings, bull
 
 def test_bulletin_page_counts_and_is_rendered_again_when_they_change(app, session, settings, bulletin, team,
                                                                      monkeypatch):
-    monkeypatch.setattr(publication, "COUNTS_LAG_SECONDS", 0)
-    received, _ = create_web_submission(session, settings, bulletin=bulletin, item=3)
+    monkeypatch.setattr(published, "COUNTS_LAG_SECONDS", 0)
+    _received, _ = create_web_submission(session, settings, bulletin=bulletin, item=3)
     accepted, _ = create_web_submission(session, settings, bulletin=bulletin, item=3)
     rejected, _ = create_web_submission(session, settings, bulletin=bulletin, item=3)
     accepted.state, rejected.state = "assigned", "rejected"
@@ -276,7 +272,7 @@ def test_bulletin_page_counts_and_is_rendered_again_when_they_change(app, sessio
     third = client.get(BULLETIN).get_data(as_text=True)
     assert "本项共收到意见 5 件" in third
 
-    monkeypatch.setattr(publication, "COUNTS_LAG_SECONDS", 3600)  # only older events move the counts
+    monkeypatch.setattr(published, "COUNTS_LAG_SECONDS", 3600)  # only older events move the counts
     assert "本项共收到意见 5 件" in client.get(BULLETIN).get_data(as_text=True)
     create_web_submission(session, settings, bulletin=bulletin, item=3)
     assert "本项共收到意见 5 件" in client.get(BULLETIN).get_data(as_text=True)

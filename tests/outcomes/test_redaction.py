@@ -4,11 +4,11 @@ import re
 import pytest
 
 from feedback_app.outcomes.redaction import (
+    Personal,
     address_fragments,
     find,
     mask_text,
     national_number,
-    Personal,
     problems,
 )
 

@@ -8,7 +8,7 @@ import pytest
 
 from feedback_app.auth.accounts import create_unit
 from feedback_app.core.models import Reply, Submission
-from feedback_app.outcomes import charts, statistics
+from feedback_app.outcomes import charts, monthly, statistics
 from feedback_app.outcomes.statistics import Period
 from tests.auth.helpers import create_staff, login
 
@@ -108,27 +108,27 @@ def test_empty_period(app, session, settings, bulletin, dataset):
 
 
 def test_monthly_figures_on_a_known_dataset(app, session, settings, bulletin, dataset):
-    march = statistics.monthly_stats(session, settings, date(2025, 3, 1))
+    march = monthly.monthly_stats(session, settings, date(2025, 3, 1))
     assert march.received == 7 and march.accepted == 3 and march.rejected == 1
     assert values(march.by_channel) == {"web": 3, "phone": 1, "email": 1, "letter": 1, "visit": 1}
     assert values(march.by_kind) == {"suggestion": 3, "accusation": 1, "request": 2, "enquiry": 1}
     assert march.concluded == 3  # S1, S4, and February's concluded on 3 March
     assert march.replied == 2 and march.average_days_to_reply == pytest.approx((11 + 4) / 2)
     assert values(march.satisfaction.counts) == {"satisfied": 2, "fairly_satisfied": 0, "dissatisfied": 1}
-    april = statistics.monthly_stats(session, settings, date(2025, 4, 1))
+    april = monthly.monthly_stats(session, settings, date(2025, 4, 1))
     assert april.received == 0 and april.replied == 1 and april.average_days_to_reply == pytest.approx(22)
     assert april.satisfaction.rate is None
 
 
 def test_month_parsing():
     today = date(2025, 4, 15)
-    assert statistics.last_complete_month(today) == date(2025, 3, 1)
-    assert statistics.last_complete_month(date(2025, 1, 1)) == date(2024, 12, 1)
-    assert statistics.parse_month("2025-02", today) == date(2025, 2, 1)
-    assert statistics.parse_month(None, today) is None
+    assert monthly.last_complete_month(today) == date(2025, 3, 1)
+    assert monthly.last_complete_month(date(2025, 1, 1)) == date(2024, 12, 1)
+    assert monthly.parse_month("2025-02", today) == date(2025, 2, 1)
+    assert monthly.parse_month(None, today) is None
     for bad in ("2025-13", "2025-2", "abc", "2025-05", "1999-12"):
         with pytest.raises(ValueError):
-            statistics.parse_month(bad, today)
+            monthly.parse_month(bad, today)
 
 
 # ---------- the charts ----------
@@ -200,7 +200,7 @@ def test_public_monthly_page(app, session, settings, bulletin, dataset):
     assert 'href="/statistics?month=2025-02"' in html and 'href="/statistics?month=2025-04"' in html
 
     default = c.get("/statistics").get_data(as_text=True)
-    last = statistics.last_complete_month(date.today())
+    last = monthly.last_complete_month(date.today())
     assert f"{last.year}年{last.month}月意见受理情况" in default
     for bad in ("2025-3", f"{date.today():%Y-%m}", "2999-01", "<script>"):
         refused = c.get("/statistics", query_string={"month": bad})

@@ -7,9 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback_app import create_app
+from feedback_app.core.models import Attachment, OutboxMessage, Submission
 from feedback_app.intake.attachments import path_of
-from feedback_app.core.models import Attachment, Submission
-from feedback_app.core.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.factories import FORM, form_fields, receipt_of, submit, valid_data
 
@@ -220,7 +219,7 @@ def test_attachments_judged_by_content_and_stored_outside_static(client, session
     stored = session.scalars(select(Attachment).order_by(Attachment.id)).all()
     assert [a.display_name for a in stored] == ["现场照片.png", "photo.JPG", "举报材料.pdf"]
     assert [a.content_type for a in stored] == ["image/png", "image/jpeg", "application/pdf"]
-    for a, data in zip(stored, (PNG, JPEG, PDF)):
+    for a, data in zip(stored, (PNG, JPEG, PDF), strict=False):
         path = path_of(settings.attachments_path, a.stored_name)
         assert path.read_bytes() == data
         import hashlib

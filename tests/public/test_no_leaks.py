@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app import create_app
-from feedback_app.core.models import Submission, SubmissionEvent
+from feedback_app.core.logsafe import RedactingFilter, redact
+from feedback_app.core.models import OutboxMessage, Submission, SubmissionEvent
 from feedback_app.core.querycode import display
-from feedback_app.core.logsafe import redact, RedactingFilter
-from feedback_app.core.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.factories import FORM, create_web_submission, form_fields, valid_data
 

@@ -71,7 +71,7 @@ def test_third_feedback_post_is_refused_and_keeps_what_was_typed(database_url, t
     assert response.status_code == 429
     html = response.get_data(as_text=True)
     assert "提交过于频繁，请稍后再提交。您填写的内容已保留。" in text_of(html)
-    assert re.search(r'<textarea id="body" name="body"[^>]*>%s</textarea>' % re.escape(bodies[2]), html)
+    assert re.search(rf'<textarea id="body" name="body"[^>]*>{re.escape(bodies[2])}</textarea>', html)
     assert re.search(r'<option value="5" selected>', html)  # the chosen item is kept as well
     assert 'name="form_token" value="' in html and 'name="form_token" value=""' not in html
     assert response.headers["Cache-Control"] == "no-store"

@@ -8,9 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app import create_app
-from feedback_app.core import querycode
+from feedback_app.core import querycode, states
 from feedback_app.core.models import State, Submission
-from feedback_app.core import states
 from tests.conftest import make_settings
 from tests.factories import create_reply, create_web_submission, submit
 
@@ -36,7 +35,7 @@ def text_of(html: str) -> str:
 def field_block(html: str, field_id: str) -> str:
     """The <div class="field ..."> that holds the input or textarea ``field_id``."""
     match = re.search(
-        r'<div class="field[^"]*">\s*<label for="%s">.*?<(?:input|textarea)[^>]*id="%s"[^>]*>' % (field_id, field_id),
+        rf'<div class="field[^"]*">\s*<label for="{field_id}">.*?<(?:input|textarea)[^>]*id="{field_id}"[^>]*>',
         html,
         re.S,
     )
@@ -148,7 +147,7 @@ def test_history_lists_public_steps_in_order_and_hides_internal_ones(client, ses
 
 def test_wrong_code_and_unknown_reference_get_the_same_answer(client, session, settings, bulletin, tracked):
     submission, code = tracked
-    other, other_code = create_web_submission(session, settings, bulletin=bulletin, body="另一条意见，内容不同于第一条。")
+    _other, other_code = create_web_submission(session, settings, bulletin=bulletin, body="另一条意见，内容不同于第一条。")
     assert other_code != code
     unknown = submission.reference[:-6] + "999999"
     assert session.scalar(select(Submission).where(Submission.reference == unknown)) is None
@@ -165,7 +164,7 @@ def test_wrong_code_and_unknown_reference_get_the_same_answer(client, session, s
 
 
 def test_code_of_another_submission_does_not_open_this_one(client, session, settings, bulletin, tracked):
-    submission, code = tracked
+    submission, _code = tracked
     other, other_code = create_web_submission(session, settings, bulletin=bulletin, body="另一条意见，内容不同于第一条。")
     assert lookup(client, other.reference, other_code).status_code == 303
     assert other.reference in client.get(STATUS).get_data(as_text=True)

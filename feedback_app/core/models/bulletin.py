@@ -27,7 +27,7 @@ class Bulletin(Base):
     contact_postcode: Mapped[str | None] = mapped_column(String(12))
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    items: Mapped[list["BulletinItem"]] = relationship(
+    items: Mapped[list[BulletinItem]] = relationship(
         back_populates="bulletin", order_by="BulletinItem.number", cascade="all, delete-orphan"
     )
 

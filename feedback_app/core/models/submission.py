@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -106,15 +107,15 @@ class Submission(Base):
     reject_reason: Mapped[str | None] = mapped_column(String(40))
     next_due_on: Mapped[date | None] = mapped_column(Date, index=True)  # the earliest open deadline
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
 
-    attachments: Mapped[list["Attachment"]] = relationship(
+    attachments: Mapped[list[Attachment]] = relationship(
         back_populates="submission", order_by="Attachment.id", cascade="all, delete-orphan"
     )
-    events: Mapped[list["SubmissionEvent"]] = relationship(
+    events: Mapped[list[SubmissionEvent]] = relationship(
         back_populates="submission", order_by="SubmissionEvent.id", cascade="all, delete-orphan"
     )
-    replies: Mapped[list["Reply"]] = relationship(
+    replies: Mapped[list[Reply]] = relationship(
         back_populates="submission", order_by="Reply.id", cascade="all, delete-orphan"
     )
 

@@ -12,7 +12,7 @@ from feedback_app.bulletin.service import (
     list_bulletins,
     structure_of,
 )
-from feedback_app.outcomes import publication
+from feedback_app.outcomes import published
 from feedback_app.web.access import public
 from feedback_app.web.transaction import get_session
 
@@ -58,12 +58,12 @@ def _render(slug: str, cached):
     bulletin = get_bulletin(db, slug)
     if bulletin is None:
         abort(404)
-    version = f"{bulletin.source_sha256[:16]}-{publication.page_version(db, bulletin)}"
+    version = f"{bulletin.source_sha256[:16]}-{published.page_version(db, bulletin)}"
     if cached is not None and cached[1] == version:
         html = cached[2]
     else:
         html = render_template("bulletin/show.html", bulletin=bulletin, b=structure_of(bulletin),
-                               publications=publication.cached_for_bulletin(db, bulletin)).encode()
+                               publications=published.cached_for_bulletin(db, bulletin)).encode()
     entry = (time.monotonic(), version, html)
     _page_cache()[slug] = entry
     return entry
@@ -81,12 +81,12 @@ def item_comments(slug: str, number: int):
         abort(404)
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
-    total = publication.published_count(db, bulletin.id, number)
-    comments = publication.published(db, bulletin.id, number, limit=COMMENTS_PAGE,
+    total = published.published_count(db, bulletin.id, number)
+    comments = published.published(db, bulletin.id, number, limit=COMMENTS_PAGE,
                                      offset=(page - 1) * COMMENTS_PAGE)
     if page > 1 and not comments:
         abort(404)
-    counts = publication.cached_item_counts(db, bulletin).get(number, publication.ItemCounts())
+    counts = published.cached_item_counts(db, bulletin).get(number, published.ItemCounts())
     response = make_response(render_template(
         "publication/item_comments.html", bulletin=bulletin, number=number, title=title, comments=comments,
         total=total, counts=counts, page=page, pages=max(1, -(-total // COMMENTS_PAGE)),

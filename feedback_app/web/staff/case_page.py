@@ -30,7 +30,7 @@ from feedback_app.core.models import (
 from feedback_app.core.permissions import HANDLER, Actor, may
 from feedback_app.core.words import STAFF_EVENT_WORDS
 from feedback_app.current import settings
-from feedback_app.intake import channels
+from feedback_app.intake import channel_facts
 from feedback_app.moderation import duplicates, query_codes, queue
 from feedback_app.moderation.actions import is_revealed
 from feedback_app.outcomes import publication
@@ -94,7 +94,7 @@ class PublicationPanel:
         return self.publication is not None and self.publication.withdrawn_at is None
 
 
-def _fact_rows(submission: Submission, identity: Identity) -> list[channels.FactRow]:
+def _fact_rows(submission: Submission, identity: Identity) -> list[channel_facts.FactRow]:
     """The channel's own record of a submission, masked like the identity is."""
     if not submission.channel_facts:
         return []
@@ -102,7 +102,7 @@ def _fact_rows(submission: Submission, identity: Identity) -> list[channels.Fact
         facts = json.loads(submission.channel_facts)
     except ValueError:
         return []
-    return channels.fact_rows(submission.channel, facts if isinstance(facts, dict) else None,
+    return channel_facts.fact_rows(submission.channel, facts if isinstance(facts, dict) else None,
                               masked=identity.masked)
 
 

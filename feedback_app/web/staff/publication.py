@@ -26,7 +26,7 @@ from feedback_app.core.masking import identity_of
 from feedback_app.core.models import Bulletin, Deadline, Submission, Unit
 from feedback_app.current import settings
 from feedback_app.moderation.queue import visible_to
-from feedback_app.outcomes import publication, redaction
+from feedback_app.outcomes import publication, published, redaction
 from feedback_app.web.access import current_staff, may_here, require
 from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.staff.case_page import actor, load_visible
@@ -227,7 +227,7 @@ def folder(number: int):
         "publication/folder.html",
         bulletin=bulletin, number=number, title=title, entries=entries, today=today,
         status_of=clocks.status_of, next_after=rows[-1].id if more else None,
-        counts=publication.cached_item_counts(db, bulletin).get(number, publication.ItemCounts())
+        counts=published.cached_item_counts(db, bulletin).get(number, published.ItemCounts())
         if may_here("submissions.all_units") else None,
         printed_at=datetime.now(settings().tz),
     )

@@ -59,7 +59,8 @@ def reissue(reference: str):
     submission = load_visible(reference)
     form = query_code_form(submission, QueryCodeForm())
     if not form.validate():  # only the CSRF token and the version can fail here
-        return _again(reference, 400, form, f"{problem() or '页面已过期。'}查询码未补发。您填写的内容已保留，请核对后再次提交。")
+        return _again(reference, 400, form,
+                      f"{problem() or '页面已过期。'}查询码未补发。您填写的内容已保留，请核对后再次提交。")
     db = get_session()
     me = current_staff()
     nonce = secrets.token_urlsafe(16)
