@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import re
 import shutil
 import signal
 import sqlite3
@@ -32,22 +30,20 @@ import statistics
 import tempfile
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedback_app.bulletin.service import import_bulletin
-from feedback_app.core.config import REPO_ROOT, Settings
+from bench.queue_seed import Prepared, create_pg_database, drop_pg_database, seed_postgresql, seed_sqlite
+from feedback_app.core.config import Settings
 from feedback_app.core.database import make_engine
-from feedback_app.core.models import Reply, Role, StaffUser, Submission, Unit
+from feedback_app.core.models import Reply, StaffUser, Submission
 from feedback_app.migrations import upgrade
 from feedback_app.moderation import queue
-from feedback_app.search.backlog import index_backlog
 from feedback_app.search.match import _like_pattern, pg_prepare
 
 DEFAULT_ROWS = 1_000_000
@@ -55,324 +51,13 @@ DEFAULT_REPEAT = 50
 WARMUP_CALLS = 3
 GOAL_MS = 100.0
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/"
-SLUG = "huangpu-2025-03-28"
-SEED_TEXT = REPO_ROOT / "feedback_app" / "bulletin" / "seed" / f"{SLUG}.txt"
-UNITS = 12
-CHUNK = 20_000
 DEEP = 20_000  # rows skipped before the deep page
-TZ_SHANGHAI = timezone(timedelta(hours=8))
-
 # (the shares are of the generated submissions)
 SEARCH_LONG = "营商环境"  # four characters, in about one in eight
 SEARCH_LONG_SOME = "某物流有限公司"  # seven characters, in about one in a hundred
 SEARCH_LONG_RARE = "王伟芳"  # three characters, a name: a handful
 SEARCH_SHORT = "企业"  # two characters, in most
 SEARCH_SHORT_SOME = "退税"  # two characters, in about one in a hundred
-
-SUBMISSION_COLUMNS = (
-    "id", "reference", "year", "seq", "bulletin_id", "item_number", "channel", "kind", "body", "name",
-    "phone", "email", "address", "reply_by", "anonymous", "publish_consent", "privacy_consent_at", "state",
-    "rating", "query_code_hash", "form_token_hash", "client_hash", "body_hash", "received_at", "created_at",
-    "version", "unit_id", "handler_id", "merged_into_id", "accepted_at", "concluded_at", "reject_reason",
-    "next_due_on",
-)
-REPLY_COLUMNS = (
-    "id", "submission_id", "body", "created_at", "drafted_by_id", "approved_at", "approved_by_id",
-    "delivered_at", "delivery_note",
-)
-
-
-# --- the data ----------------------------------------------------------------------------------
-
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红建文辉力国宁志海燕斌鹏飞云"
-STREETS = ["大沙街", "黄埔街", "红山街", "鱼珠街", "文冲街", "穗东街", "南岗街", "长洲街", "夏港街", "萝岗街",
-           "联和街", "永和街", "云埔街", "长岭街", "九佛街", "新龙镇"]
-FIRMS = ["科技", "物流", "建材", "餐饮", "制造", "贸易", "电子", "医药", "环保", "装饰"]
-FIRM_PREFIXES = ["穗丰", "恒达", "宏图", "粤海", "华信", "金港", "鸿运", "南方", "开元", "新航", "科城", "东江"]
-OPENERS = [
-    "我是{street}的居民，", "本人是{street}一家{firm}企业的负责人，", "我单位是广州{prefix}{firm}有限公司，",
-    "群众{name}反映，", "我叫{name}，在{street}经营一家小店，", "我们是{street}的个体工商户，",
-]
-TOPICS = [
-    "办理退税时等了很久，", "税务部门上门检查频繁，", "纳税申报系统经常卡顿，", "希望简化税费缴纳流程，",
-    "某物流有限公司拖欠货款，", "某建材有限公司长期占道经营，",
-]
-CLOSERS = ["希望有关部门尽快核实处理。", "请予以答复。", "恳请督促整改落实到位。", "盼复。", "望重视。"]
-REPLY_OPENERS = ["经核查，", "您好！经调查核实，", "关于您反映的问题，经研究，", "收悉。经向相关部门了解，"]
-REPLY_CLOSERS = ["特此答复。", "感谢您的监督。", "如有疑问，可来电咨询。"]
-
-
-def bulletin_phrases() -> list[str]:
-    text_ = SEED_TEXT.read_text(encoding="utf-8")
-    parts = re.split(r"[\s,，。、；;：:！？“”\"（）()《》\[\]【】·—>]+", text_)
-    return [p for p in parts if 2 <= len(p) <= 40 and re.search(r"[\u4e00-\u9fff]", p)]
-
-
-class Generator:
-    """Deterministic rows: the same seed gives the same data to both backends."""
-
-    def __init__(self, rows: int, now: datetime, bulletin_id: int, seed: int = 20250328):
-        self.rows, self.now, self.bulletin_id = rows, now, bulletin_id
-        self.seed = seed
-        self.phrases = bulletin_phrases()
-
-    def _text(self, rng: random.Random, length: int, opener: str, closer: str, extra: float) -> str:
-        parts = [opener]
-        size = len(opener)
-        if rng.random() < extra:
-            topic = rng.choice(TOPICS)
-            parts.append(topic)
-            size += len(topic)
-        phrases, choice = self.phrases, rng.choice
-        while size < length:
-            p = choice(phrases)
-            parts.append(p)
-            parts.append("，" if rng.random() < 0.75 else "。")
-            size += len(p) + 1
-        body = "".join(parts)[: max(length - len(closer), 1)]
-        return body.rstrip("，。") + "，" + closer
-
-    def _opener(self, rng: random.Random) -> str:
-        return rng.choice(OPENERS).format(
-            street=rng.choice(STREETS), firm=rng.choice(FIRMS), prefix=rng.choice(FIRM_PREFIXES),
-            name=rng.choice(SURNAMES) + rng.choice(GIVEN) + (rng.choice(GIVEN) if rng.random() < 0.7 else ""),
-        )
-
-    def chunks(self) -> Iterator[tuple[list[tuple], list[tuple]]]:
-        """(submissions, replies) in chunks, oldest first, as Python values (aware datetimes, dates)."""
-        rng = random.Random(self.seed)
-        span = timedelta(days=730).total_seconds()
-        start = self.now - timedelta(days=730)
-        offsets = sorted(rng.random() * span for _ in range(self.rows))
-        seqs: dict[int, int] = {}
-        reply_id = 0
-        fake_hash = "0" * 64
-        subs: list[tuple] = []
-        replies: list[tuple] = []
-        kinds, kind_w = ["suggestion", "accusation", "request", "enquiry"], [40, 20, 25, 15]
-        channels, channel_w = ["web", "phone", "email", "letter", "visit"], [55, 20, 8, 12, 5]
-        unit_w = [3 if u <= 3 else 1 for u in range(1, UNITS + 1)]
-        units = list(range(1, UNITS + 1))
-        for n, offset in enumerate(offsets, start=1):
-            received = start + timedelta(seconds=offset)
-            age = (self.now - received).days
-            state = _state(rng, age)
-            local = received.astimezone(TZ_SHANGHAI)
-            seqs[local.year] = seq = seqs.get(local.year, 0) + 1
-            accepted = concluded = due = None
-            if state not in ("received", "rejected", "merged"):
-                accepted = received + timedelta(days=rng.randint(1, 10), seconds=rng.randint(0, 30000))
-            if state in ("answered", "closed", "reopened"):
-                concluded = accepted + timedelta(days=rng.randint(5, 55))
-            if state == "received":
-                due = local.date() + timedelta(days=15)
-            elif state in ("accepted", "assigned", "reopened"):
-                due = accepted.astimezone(TZ_SHANGHAI).date() + timedelta(days=60)
-            elif state == "answered" and rng.random() < 0.3:
-                due = concluded.astimezone(TZ_SHANGHAI).date() + timedelta(days=21)
-            unit = rng.choices(units, unit_w)[0] if accepted is not None else None
-            anonymous = rng.random() < 0.2
-            kind = rng.choices(kinds, kind_w)[0]
-            body = self._text(rng, rng.randint(30, 300), self._opener(rng), rng.choice(CLOSERS), 0.05)
-            subs.append((
-                n, f"HP{local.year}-{seq:06d}", local.year, seq, self.bulletin_id,
-                0 if rng.random() < 0.3 else rng.randint(1, 14), rng.choices(channels, channel_w)[0], kind,
-                body, None if anonymous else rng.choice(SURNAMES) + rng.choice(GIVEN), None, None, None,
-                "online", anonymous, rng.random() < 0.4, received, state,
-                rng.choice(["satisfied", "fairly_satisfied", "dissatisfied"])
-                if state == "closed" and rng.random() < 0.5 else None,
-                fake_hash, None, None, fake_hash, received, received, 1, unit, None,
-                max(1, n - rng.randint(1, 500)) if state == "merged" and n > 1 else None,
-                accepted, concluded, "duplicate" if state == "rejected" else None, due,
-            ))
-            if concluded is not None and rng.random() < (0.23 if state != "reopened" else 0.8):
-                reply_id += 1
-                reply_at = min(concluded, self.now)
-                replies.append((
-                    reply_id, n,
-                    self._text(rng, rng.randint(30, 200), rng.choice(REPLY_OPENERS), rng.choice(REPLY_CLOSERS),
-                               0.05),
-                    reply_at, None, reply_at, None, reply_at, None,
-                ))
-            if len(subs) >= CHUNK:
-                yield subs, replies
-                subs, replies = [], []
-        if subs:
-            yield subs, replies
-
-
-def _state(rng: random.Random, age_days: int) -> str:
-    if age_days < 15:
-        weights = {"received": 35, "accepted": 25, "assigned": 30, "rejected": 5, "merged": 2, "answered": 3}
-    elif age_days < 75:
-        weights = {"received": 3, "accepted": 10, "assigned": 37, "answered": 25, "closed": 15, "rejected": 6,
-                   "merged": 2, "reopened": 2}
-    else:
-        weights = {"received": 0.3, "accepted": 0.7, "assigned": 2, "answered": 12, "closed": 74, "rejected": 7,
-                   "merged": 2.5, "reopened": 1.5}
-    return rng.choices(list(weights), list(weights.values()))[0]
-
-
-# --- the databases -----------------------------------------------------------------------------
-
-@dataclass
-class Prepared:
-    """A seeded database and the ids the scenarios need."""
-
-    backend: str
-    url: str
-    engine: Engine
-    reviewer_id: int
-    handler_id: int
-    seed_s: float
-    rows: int
-    replies: int
-
-
-def _base_rows(engine: Engine) -> tuple[int, int, int]:
-    """The bulletin, the units and two staff users; (bulletin_id, reviewer_id, handler_id)."""
-    with Session(engine) as s:
-        bulletin = import_bulletin(s, SEED_TEXT.read_text(encoding="utf-8"), SLUG).bulletin
-        for i in range(1, UNITS + 1):
-            s.add(Unit(id=i, name=f"责任单位{i:02d}"))
-        s.flush()
-        reviewer = StaffUser(username="bench-reviewer", password_hash="-", role=Role.reviewer.value)
-        handler = StaffUser(username="bench-handler", password_hash="-", role=Role.handler.value, unit_id=1)
-        s.add_all([reviewer, handler])
-        s.commit()
-        return bulletin.id, reviewer.id, handler.id
-
-
-def _sqlite_value(v):
-    if isinstance(v, datetime):
-        return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(v, date):
-        return v.isoformat()
-    return v
-
-
-def seed_sqlite(path: Path, rows: int, now: datetime) -> Prepared:
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    upgrade(engine)
-    bulletin_id, reviewer_id, handler_id = _base_rows(engine)
-    engine.dispose()
-    started = time.perf_counter()
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA synchronous=OFF")
-    con.execute("PRAGMA cache_size=-1000000")
-    con.execute("PRAGMA foreign_keys=ON")
-    con.execute("PRAGMA temp_store=MEMORY")
-    # Rows go in through a staging table, one INSERT ... SELECT per chunk: the triggers still fill the
-    # full-text table row by row, but FTS5 flushes its pending terms once per statement, not per row.
-    con.execute("CREATE TEMP TABLE stage_submission AS SELECT * FROM main.submission WHERE 0")
-    con.execute("CREATE TEMP TABLE stage_reply AS SELECT * FROM main.reply WHERE 0")
-    sub_cols, rep_cols = ", ".join(SUBMISSION_COLUMNS), ", ".join(REPLY_COLUMNS)
-    stage_sub = f"INSERT INTO stage_submission ({sub_cols}) VALUES ({', '.join('?' * len(SUBMISSION_COLUMNS))})"
-    stage_rep = f"INSERT INTO stage_reply ({rep_cols}) VALUES ({', '.join('?' * len(REPLY_COLUMNS))})"
-    total = replies = 0
-    for subs, reps in Generator(rows, now, bulletin_id).chunks():
-        con.execute("BEGIN")
-        con.executemany(stage_sub, ([_sqlite_value(v) for v in r] for r in subs))
-        con.executemany(stage_rep, ([_sqlite_value(v) for v in r] for r in reps))
-        con.execute(f"INSERT INTO main.submission ({sub_cols}) SELECT {sub_cols} FROM stage_submission "
-                    "ORDER BY id")
-        con.execute(f"INSERT INTO main.reply ({rep_cols}) SELECT {rep_cols} FROM stage_reply ORDER BY id")
-        con.execute("DELETE FROM stage_submission")
-        con.execute("DELETE FROM stage_reply")
-        con.execute("COMMIT")
-        total += len(subs)
-        replies += len(reps)
-        _progress("sqlite", total, rows, started)
-    con.close()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        index_backlog(session, most=total)
-        session.commit()
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
-    seed_s = time.perf_counter() - started
-    print(f"  sqlite: {total:,} submissions, {replies:,} replies seeded in {seed_s:.0f} s "
-          f"({path.stat().st_size / 2**20:,.0f} MiB)", flush=True)
-    return Prepared("sqlite", url, make_engine(url), reviewer_id, handler_id, seed_s, total, replies)
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def create_pg_database(server: str, name: str) -> str:
-    import psycopg
-
-    admin = _conninfo(make_url(server).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
-                     "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(server: str, name: str) -> None:
-    import psycopg
-
-    admin = _conninfo(make_url(server).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def seed_postgresql(url: str, rows: int, now: datetime) -> Prepared:
-    import psycopg
-
-    engine = make_engine(url)
-    upgrade(engine)
-    bulletin_id, reviewer_id, handler_id = _base_rows(engine)
-    engine.dispose()
-    started = time.perf_counter()
-    total = replies = 0
-    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
-        # secondary indexes are built once after the load, not row by row
-        indexes = conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('submission', 'reply') "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
-        ).fetchall()
-        for name, _ in indexes:
-            conn.execute(f'DROP INDEX "{name}"')
-        conn.execute("SET session_replication_role = replica")  # the generated rows are consistent
-        for subs, reps in Generator(rows, now, bulletin_id).chunks():
-            with conn.transaction(), conn.cursor() as cur:
-                with cur.copy(f"COPY submission ({', '.join(SUBMISSION_COLUMNS)}) FROM STDIN") as copy:
-                    for r in subs:
-                        copy.write_row(r)
-                if reps:
-                    with cur.copy(f"COPY reply ({', '.join(REPLY_COLUMNS)}) FROM STDIN") as copy:
-                        for r in reps:
-                            copy.write_row(r)
-            total += len(subs)
-            replies += len(reps)
-            _progress("postgresql", total, rows, started)
-        conn.execute("RESET session_replication_role")
-        loaded = time.perf_counter() - started
-        conn.execute("SET maintenance_work_mem = '1GB'")
-        for _name, ddl in indexes:
-            conn.execute(ddl)
-        for table in ("submission", "reply"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                         f"(SELECT max(id) FROM {table}))")
-        indexed = time.perf_counter() - started - loaded
-        conn.execute("VACUUM ANALYZE submission")
-        conn.execute("VACUUM ANALYZE reply")
-        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-    seed_s = time.perf_counter() - started
-    print(f"  postgresql: {total:,} submissions, {replies:,} replies seeded in {seed_s:.0f} s "
-          f"(COPY {loaded:.0f} s, indexes {indexed:.0f} s; {size / 2**20:,.0f} MiB)", flush=True)
-    return Prepared("postgresql", url, make_engine(url), reviewer_id, handler_id, seed_s, total, replies)
-
-
-def _progress(backend: str, done: int, rows: int, started: float) -> None:
-    if done % (10 * CHUNK) == 0 or done == rows:
-        print(f"  {backend}: {done:,}/{rows:,} submissions ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 # --- the scenarios -----------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from bench.load import CLK_TCK, Client
+from bench.load import CLK_TCK
+from bench.wire import Client
 
 HOST = "127.0.0.1"
 

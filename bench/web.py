@@ -22,8 +22,9 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.load import Client, CookieJar, LoadResult, Request, Unexpected, multipart, run_load
+from bench.load import LoadResult, run_load
 from bench.server import HOST, Gunicorn, gunicorn_version
+from bench.wire import Client, CookieJar, Request, Unexpected, multipart
 
 SLUG = "huangpu-2025-03-28"
 BULLETIN = f"/bulletins/{SLUG}"
@@ -261,7 +262,7 @@ def _report(results: dict[str, LoadResult], acknowledged: set[int], stored: set[
             "env": {"FEEDBACK_ENV": "production", "FEEDBACK_RATELIMIT_ENABLED": "0", "FEEDBACK_MIN_FILL_SECONDS": "0"},
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
-            "client": "bench.load: one thread, non-blocking sockets, closed loop",
+            "client": "bench.load and bench.wire: one thread, non-blocking sockets, closed loop",
             "connections": opts["connections"],
             "warmup_s": opts["warmup"],
             "duration_s": opts["duration"],

@@ -8,7 +8,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from bench.load import multipart
+from bench.wire import multipart
 from feedback_app.web.multipart import SMALL, AppRequest, parse_small
 
 BOUNDARY = "----formboundaryAbC123"
