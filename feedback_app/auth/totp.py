@@ -8,11 +8,12 @@ from __future__ import annotations
 import hmac
 import time
 import unicodedata
+from typing import Any, cast
 
 import pyotp
 import segno
 from markupsafe import Markup
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from feedback_app.core.database import utcnow
@@ -93,13 +94,14 @@ def accept_code(session: Session, user: StaffUser, code: str, *, at: float | Non
     step = matching_step(user.totp_secret, code, at=at)
     if step is None:
         return False
-    result = session.execute(
+    # an UPDATE's result is a CursorResult, which Session.execute's annotation does not say
+    result = cast(CursorResult[Any], session.execute(
         update(StaffUser)
         .where(StaffUser.id == user.id,
                or_(StaffUser.totp_last_step.is_(None), StaffUser.totp_last_step < step))
         .values(totp_last_step=step)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         return False
     session.refresh(user, ["totp_last_step"])

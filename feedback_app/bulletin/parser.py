@@ -199,8 +199,9 @@ class _Builder:
 
     def _measures(self, text: str) -> None:
         """Split a paragraph of the current item at 一是, 二是, … in sequence."""
+        assert self.item is not None  # feed() splits a paragraph into measures only within an item
         measures = self.item["measures"]
-        cuts = []
+        cuts: list[re.Match[str]] = []
         for m in _ORDINAL.finditer(text):
             if _cn_number(m.group(1)) == len(measures) + len(cuts) + 1:
                 cuts.append(m)

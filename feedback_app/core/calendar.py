@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from feedback_app.core.config import Settings
+
 BUNDLED_CALENDAR = Path(__file__).resolve().parent / "calendars" / "cn-workdays.json"
 INSTANCE_CALENDAR_NAME = "calendar.json"
 MAX_CALENDAR_BYTES = 256 * 1024
@@ -221,7 +223,7 @@ def calendar_from_data(data: object) -> WorkCalendar:
     )
 
 
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
@@ -252,7 +254,7 @@ def validate_calendar_text(text: str | bytes) -> WorkCalendar:
 
 
 # files -----------------------------------------------------------------------------------------
-def calendar_file(settings) -> Path:
+def calendar_file(settings: Settings) -> Path:
     """The file whose calendar is in force: the administrator's if there is one, else the bundled one."""
     if settings.calendar_path:
         path = Path(settings.calendar_path)
@@ -264,7 +266,7 @@ def calendar_file(settings) -> Path:
     return instance if instance.is_file() else BUNDLED_CALENDAR
 
 
-def admin_calendar_path(settings) -> Path:
+def admin_calendar_path(settings: Settings) -> Path:
     """Where an administrator's calendar is written."""
     if settings.calendar_path:
         return Path(settings.calendar_path)
@@ -275,7 +277,7 @@ _cache: dict[str, tuple[tuple[int, int, int], WorkCalendar]] = {}
 _cache_lock = threading.Lock()
 
 
-def load_calendar(settings) -> WorkCalendar:
+def load_calendar(settings: Settings) -> WorkCalendar:
     """The calendar in force, read again only when its file changed."""
     path = calendar_file(settings)
     stat = path.stat()
@@ -294,7 +296,7 @@ def load_calendar(settings) -> WorkCalendar:
     return calendar
 
 
-def save_calendar(settings, text: str | bytes) -> Path:
+def save_calendar(settings: Settings, text: str | bytes) -> Path:
     """Validate ``text`` and put it in force, replacing the file atomically; the path written."""
     validate_calendar_text(text)
     data = text if isinstance(text, bytes) else text.encode("utf-8")

@@ -73,7 +73,7 @@ def local_date(moment: datetime, tz: ZoneInfo) -> date:
     return moment.astimezone(tz).date()
 
 
-def local_today(settings) -> date:
+def local_today(settings: Settings) -> date:
     return local_date(utcnow(), settings.tz)
 
 
@@ -128,7 +128,7 @@ def _start(session: Session, submission: Submission, kind: str, start: date,
     return deadline, True
 
 
-def _start_all(session: Session, settings, submission: Submission,
+def _start_all(session: Session, settings: Settings, submission: Submission,
                plan: list[tuple[str, date, str]]) -> list[Deadline]:
     if submission.id is None:
         session.flush()
@@ -147,7 +147,7 @@ def _is_real_name_accusation(submission: Submission) -> bool:
     return submission.kind == Kind.accusation.value and not submission.anonymous
 
 
-def _receipt_plan(settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
+def _receipt_plan(settings: Settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
                   start_on: date | None) -> list[tuple[str, date, str]]:
     """Every submission gets ``inform``; a real-name accusation also gets ``acceptance_notice``.
 
@@ -173,7 +173,7 @@ class PlannedClock:
     rule: str
 
 
-def receipt_clocks(settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
+def receipt_clocks(settings: Settings, *, kind: str, anonymous: bool, channel: str, received_at: datetime,
                    start_on: date | None = None) -> list[PlannedClock]:
     """The clocks a new submission starts with, computed and not stored: ``create_submission``
     inserts them with the submission, whose ``next_due_on`` is the earliest of them."""
@@ -187,7 +187,7 @@ def receipt_clocks(settings, *, kind: str, anonymous: bool, channel: str, receiv
     return planned
 
 
-def deadlines_on_receipt(session: Session, settings, submission: Submission,
+def deadlines_on_receipt(session: Session, settings: Settings, submission: Submission,
                          start_on: date | None = None) -> list[Deadline]:
     """Start the clocks of a received submission (those it lacks); ``start_on``: for a letter, the day
     it arrived. See ``receipt_clocks`` for what a new submission gets."""
@@ -196,7 +196,7 @@ def deadlines_on_receipt(session: Session, settings, submission: Submission,
     return _start_all(session, settings, submission, plan)
 
 
-def deadlines_on_acceptance(session: Session, settings, submission: Submission,
+def deadlines_on_acceptance(session: Session, settings: Settings, submission: Submission,
                             accepted_on: date | None = None) -> list[Deadline]:
     """Start the clocks of an accepted submission: a request must be concluded within 60 days."""
     if submission.kind != Kind.request.value:
@@ -208,7 +208,7 @@ def deadlines_on_acceptance(session: Session, settings, submission: Submission,
     return _start_all(session, settings, submission, [(CONCLUDE, accepted_on, "受理日")])
 
 
-def deadlines_on_conclusion(session: Session, settings, submission: Submission,
+def deadlines_on_conclusion(session: Session, settings: Settings, submission: Submission,
                             concluded_on: date | None = None) -> list[Deadline]:
     """A concluded submission: its ``conclude`` clock is met; a real-name accusation gets ``feedback``."""
     if concluded_on is None:
@@ -298,7 +298,7 @@ START_LABELS = {INFORM: "收到日", ACCEPTANCE_NOTICE: "收到日", CONCLUDE: "
 RECOUNT_CHUNK = 500
 
 
-def recount_open(session: Session, settings, calendar: WorkCalendar) -> int:
+def recount_open(session: Session, settings: Settings, calendar: WorkCalendar) -> int:
     """Count every deadline not yet met again with ``calendar``, before it replaces the one in force.
 
     A calendar is replaced when the State Council publishes a year's arrangement (until then that

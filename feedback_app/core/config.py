@@ -7,8 +7,9 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -123,10 +124,10 @@ class Settings:
         return self.database_url.startswith("sqlite")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from the environment; ``overrides`` win over it."""
         environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # each field's value, of that field's type
         for f in fields(cls):
             key = ENV_NAMES.get(f.name, "FEEDBACK_" + f.name.upper())
             if f.name in overrides:
@@ -154,13 +155,13 @@ class Settings:
 ENV_NAMES = {"twofa_roles": "FEEDBACK_2FA_ROLES"}
 
 
-def _replace(settings: Settings, **changes) -> Settings:
+def _replace(settings: Settings, **changes: object) -> Settings:
     data = {f.name: getattr(settings, f.name) for f in fields(settings)}
     data.update(changes)
     return Settings(**data)
 
 
-def _convert(f, raw: str, key: str):
+def _convert(f: Field[Any], raw: str, key: str) -> bool | int | float | Path | str | None:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     try:
         if kind == "bool":

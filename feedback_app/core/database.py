@@ -7,16 +7,18 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
     DateTime,
+    Dialect,
     Engine,
     MetaData,
     create_engine,
@@ -26,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -45,13 +48,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None:
             if value.tzinfo is None:
                 raise ValueError("naive datetime")
@@ -60,7 +63,7 @@ class UTCDateTime(TypeDecorator):
                 value = value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return value
@@ -73,7 +76,7 @@ def utcnow() -> datetime:
 WAL_CHECKPOINT_PAGES = 8000
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
         _configure_sqlite(engine)
@@ -83,7 +86,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn, _record):
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -110,6 +113,8 @@ def _configure_sqlite(engine: Engine) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         read_only = mode == "READ_ONLY"
         dbapi = conn.connection.driver_connection
+        if dbapi is None:  # a connection being begun has its DBAPI connection
+            raise RuntimeError("the connection has no DBAPI connection")
         statement = "BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN"
         try:
             if conn.info.get("query_only", False) != read_only:  # before BEGIN: query_only refuses BEGIN IMMEDIATE
@@ -138,7 +143,13 @@ class WriteGate:
         self._threads = threading.Lock()
         self._fd: int | None = None
         this = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (gate := this()) is not None and gate._forked())
+
+        def forked() -> None:
+            gate = this()
+            if gate is not None:
+                gate._forked()
+
+        os.register_at_fork(after_in_child=forked)
 
     def _forked(self) -> None:
         """In a new child process: a lock and a descriptor of its own, whatever the parent held."""
@@ -157,6 +168,7 @@ class WriteGate:
 
     def release(self) -> None:
         try:
+            assert self._fd is not None, "release() without acquire()"
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
@@ -235,7 +247,8 @@ def _forget_jobs(session: Session) -> None:
 
 def take_jobs(session: Session) -> list[Job]:
     """The jobs ``session`` left with ``after_commit``, taken (once it has committed)."""
-    return session.info.pop(AFTER_COMMIT, [])
+    jobs: list[Job] = session.info.pop(AFTER_COMMIT, [])
+    return jobs
 
 
 def run_after_commit(session: Session) -> None:
@@ -272,6 +285,8 @@ def within_budget(session: Session, milliseconds: int, run: Callable[[], T]) -> 
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         raw = connection.connection.driver_connection
+        if raw is None:  # a connection in use has its DBAPI connection
+            raise RuntimeError("the connection has no DBAPI connection")
         deadline = time.monotonic() + milliseconds / 1000
         raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:

@@ -20,17 +20,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Insert, exc
+from sqlalchemy import Connection, Insert, Select, TextClause, exc
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import BindParameter, ClauseElement
+from sqlalchemy.sql.compiler import Compiled
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any]
+Statement = UpdateBase | Select[*tuple[Any, ...]] | TextClause  # what a PreparedStatement runs
 
 
 class PreparedStatement:
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: Statement) -> None:
         self.statement = statement
         self._types: dict[str, TypeEngine[Any]] = {
             node.key: node.type for node in visitors.iterate(statement) if isinstance(node, BindParameter)
@@ -72,7 +76,10 @@ class PreparedStatement:
         try:
             for name, process in processors.items():
                 values[name] = process(values[name])
-            return connection.connection.driver_connection.execute(sql, values)
+            raw = connection.connection.driver_connection
+            if raw is None:  # a connection in use has its DBAPI connection
+                raise RuntimeError("the connection has no DBAPI connection")
+            return raw.execute(sql, values)
         except dbapi_error as error:
             raise exc.DBAPIError.instance(sql, None, error, dbapi_error, hide_parameters=True,
                                           dialect=connection.dialect) from error
@@ -87,7 +94,9 @@ class PreparedStatement:
         return found
 
     def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any], dict[str, Processor]]:
+        assert isinstance(dialect, DefaultDialect)  # every dialect SQLAlchemy ships derives from it
         named = type(dialect)(paramstyle="named")  # the DBAPI takes the parameters as a dict
+        compiled: Compiled
         if isinstance(self.statement, Insert):
             compiled = self.statement.compile(dialect=named, column_keys=list(keys))
             missing = [c.name for c in self.statement.table.c

@@ -7,8 +7,9 @@ import logging
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from feedback_app.core import clocks, querycode
@@ -214,7 +215,9 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
             for incoming in prepared.attachments
         ])
     if row["email"] and not row["anonymous"]:
-        _acknowledge(session, settings, session.get(Submission, submission_id))
+        submission = session.get(Submission, submission_id)
+        assert submission is not None  # inserted above, in this transaction
+        _acknowledge(session, settings, submission)
     return Receipt(reference, prepared.code, created=True)
 
 
@@ -223,14 +226,16 @@ def create_submission(session: Session, settings: Settings, draft: Draft) -> Rec
     return store_submission(session, settings, prepare_submission(settings, draft))
 
 
-# the statements every comment runs while it holds the write lock, built once
-_INSERT_SUBMISSION = PreparedStatement(insert(Submission.__table__))
-_INSERT_EVENT = PreparedStatement(insert(SubmissionEvent.__table__))
-_INSERT_DEADLINE = PreparedStatement(insert(Deadline.__table__))
-_INSERT_ATTACHMENT = insert(Attachment.__table__)
+# the statements every comment runs while it holds the write lock, built once (a model's ``__table__`` is
+# typed as any FromClause; these models' are Tables)
+_INSERT_SUBMISSION = PreparedStatement(insert(cast(Table, Submission.__table__)))
+_INSERT_EVENT = PreparedStatement(insert(cast(Table, SubmissionEvent.__table__)))
+_INSERT_DEADLINE = PreparedStatement(insert(cast(Table, Deadline.__table__)))
+_INSERT_ATTACHMENT = insert(cast(Table, Attachment.__table__))
 
 
 def _acknowledge(session: Session, settings: Settings, submission: Submission) -> None:
+    assert submission.email is not None  # only a submission with an address is acknowledged
     enqueue(
         session,
         kind="acknowledgement",

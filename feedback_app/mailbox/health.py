@@ -17,7 +17,7 @@ def mailbox_key(settings: Settings) -> str:
     return f"imap:{settings.imap_username}@{settings.imap_host}/{settings.imap_mailbox}"[:200]
 
 
-def record_attempt(factory: sessionmaker, mailbox: str, *, error: str | None, started: bool = False,
+def record_attempt(factory: sessionmaker[Session], mailbox: str, *, error: str | None, started: bool = False,
                    at: datetime | None = None) -> None:
     """A fetch starting (``started``), or its result: ``error`` None for success, else a short text
     without personal data."""
@@ -90,6 +90,7 @@ def alarms(session: Session, settings: Settings, *, now: datetime | None = None)
             lines.append(f"邮箱 {h.mailbox} 自 {since} 起收取失败（已 {_minutes(now - h.failing_since)} 分钟）："
                          f"{h.last_error or '原因不明'}")
         else:
+            assert h.last_success_at is not None  # in alarm without failing: stale since its last success
             lines.append(f"邮箱 {h.mailbox} 已 {_minutes(now - h.last_success_at)} 分钟没有成功收取，"
                          "请检查收信任务是否在运行")
     return lines

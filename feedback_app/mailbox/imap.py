@@ -14,12 +14,13 @@ import re
 import socket
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
@@ -62,6 +63,7 @@ def connect(settings: Settings) -> imaplib.IMAP4:
     if security == "plain" and not settings.imap_allow_plain:
         raise FetchError("不允许未加密的 IMAP 连接（需设置 FEEDBACK_IMAP_ALLOW_PLAIN）")
     context = tls_context(settings)
+    conn: imaplib.IMAP4
     if security == "tls":
         try:
             conn = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port, ssl_context=context, timeout=TIMEOUT)
@@ -130,7 +132,7 @@ def describe_error(exc: BaseException) -> str:
     return f"内部错误（{type(exc).__name__}）"
 
 
-def fetch_once(factory: sessionmaker, settings: Settings, *, connector=connect) -> FetchReport:
+def fetch_once(factory: sessionmaker[Session], settings: Settings, *, connector=connect) -> FetchReport:
     """Fetch, store, ingest and mark every new message; record the mailbox's health. Never raises for
     mail or server problems (they are in ``report.error``)."""
     key = mailbox_key(settings)
@@ -177,7 +179,8 @@ def _ok(typ: str, what: str) -> None:
         raise FetchError(f"IMAP 服务器拒绝了 {what} 命令")
 
 
-def _fetch(conn: imaplib.IMAP4, factory: sessionmaker, settings: Settings, key: str, report: FetchReport) -> None:
+def _fetch(conn: imaplib.IMAP4, factory: sessionmaker[Session], settings: Settings, key: str,
+           report: FetchReport) -> None:
     typ, _ = conn.select(_quote(settings.imap_mailbox))
     if typ != "OK":
         raise FetchError("无法打开邮箱文件夹")
@@ -213,7 +216,7 @@ def _fetch(conn: imaplib.IMAP4, factory: sessionmaker, settings: Settings, key: 
             pause()
 
 
-def _finish_flags(conn, factory: sessionmaker, key: str, uidvalidity: int, flags: str) -> None:
+def _finish_flags(conn, factory: sessionmaker[Session], key: str, uidvalidity: int, flags: str) -> None:
     """Mark on the server what a crashed run committed but had not marked yet."""
     with factory() as session:
         rows = session.execute(select(InboundMessage.id, InboundMessage.uid).where(
@@ -225,7 +228,7 @@ def _finish_flags(conn, factory: sessionmaker, key: str, uidvalidity: int, flags
         _mark_flagged(factory, [row_id for row_id, _ in chunk], key, uidvalidity)
 
 
-def _mark_flagged(factory: sessionmaker, ids: list[int], key: str, uidvalidity: int) -> None:
+def _mark_flagged(factory: sessionmaker[Session], ids: list[int], key: str, uidvalidity: int) -> None:
     with factory() as session:
         session.execute(update(InboundMessage).where(
             InboundMessage.id.in_(ids), InboundMessage.mailbox == key, InboundMessage.uidvalidity == uidvalidity,
@@ -238,19 +241,23 @@ _UID = re.compile(rb"UID (\d+)")
 _DATE = re.compile(rb'INTERNALDATE ("[^"]+")')
 
 
-def _batches(conn, uids: list[int], max_bytes: int):
+_Batch = list[tuple[int, int, datetime | None]]  # (uid, size, arrival time)
+
+
+def _batches(conn: imaplib.IMAP4, uids: list[int], max_bytes: int) -> Iterator[_Batch]:
     """(uid, size, arrival time) in batches of bounded total size, oldest first."""
     for start in range(0, len(uids), UID_CHUNK):
         chunk = uids[start:start + UID_CHUNK]
         typ, data = conn.uid("FETCH", ",".join(map(str, chunk)), "(UID RFC822.SIZE INTERNALDATE)")
         _ok(typ, "FETCH")
-        facts = {}
+        facts: dict[int, tuple[int, datetime | None]] = {}
         for line in data:
             line = line[0] if isinstance(line, tuple) else line
-            uid, size = _UID.search(line or b""), _SIZE.search(line or b"")
-            if uid and size:
-                facts[int(uid.group(1))] = (int(size.group(1)), _arrival(line))
-        batch, total = [], 0
+            uid_found, size_found = _UID.search(line or b""), _SIZE.search(line or b"")
+            if uid_found and size_found:
+                facts[int(uid_found.group(1))] = (int(size_found.group(1)), _arrival(line))
+        batch: _Batch = []
+        total = 0
         for uid in chunk:
             if uid not in facts:
                 continue

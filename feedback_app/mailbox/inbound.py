@@ -52,7 +52,7 @@ def _begin_write(session: Session) -> None:
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
-def store_raw(factory: sessionmaker, raw: bytes, *, mailbox: str, uidvalidity: int = 0, uid: int = 0,
+def store_raw(factory: sessionmaker[Session], raw: bytes, *, mailbox: str, uidvalidity: int = 0, uid: int = 0,
               received_at: datetime | None = None, quarantine: Parsed | None = None) -> tuple[int, bool]:
     """Step 1: keep the raw bytes, committed. Returns (row id, whether it is new).
 
@@ -106,7 +106,7 @@ def latest_bulletin(session: Session) -> Bulletin | None:
     return session.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
 
 
-def ingest(factory: sessionmaker, settings: Settings, inbound_id: int) -> Outcome:
+def ingest(factory: sessionmaker[Session], settings: Settings, inbound_id: int) -> Outcome:
     """Step 2: parse a stored message and, in one transaction, create its submission and mark it
     ingested, or quarantine it. Done already: nothing happens."""
     with factory() as session:
@@ -125,6 +125,7 @@ def ingest(factory: sessionmaker, settings: Settings, inbound_id: int) -> Outcom
         reason = parsed.problem or parsed.bounce or parsed.auto_reply or _unreadable(parsed)
         reason = reason or (None if bulletin else NO_BULLETIN)
         if reason is None:
+            assert bulletin is not None  # else the reason is NO_BULLETIN
             try:
                 receipt = create_submission(session, settings, build_draft(parsed, row, bulletin, settings))
             except SQLAlchemyError:
@@ -146,11 +147,13 @@ def ingest(factory: sessionmaker, settings: Settings, inbound_id: int) -> Outcom
         return _outcome(session, row, done_now=True)
 
 
-def _locked(session: Session, inbound_id: int) -> InboundMessage | None:
+def _locked(session: Session, inbound_id: int) -> InboundMessage:
     """The row, read afresh in a new writing transaction that holds it (PostgreSQL: FOR UPDATE)."""
     _begin_write(session)
-    return session.scalars(select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
-                           .execution_options(populate_existing=True)).first()
+    row = session.scalars(select(InboundMessage).where(InboundMessage.id == inbound_id).with_for_update()
+                          .execution_options(populate_existing=True)).first()
+    assert row is not None  # read before in this session; a stored message is never deleted
+    return row
 
 
 def _unreadable(parsed: Parsed) -> str | None:
@@ -171,7 +174,7 @@ def _outcome(session: Session, row: InboundMessage, *, done_now: bool) -> Outcom
     return Outcome(row.id, row.status, reference, row.reason, done_now)
 
 
-def take(factory: sessionmaker, settings: Settings, raw: bytes, *, mailbox: str, uidvalidity: int = 0,
+def take(factory: sessionmaker[Session], settings: Settings, raw: bytes, *, mailbox: str, uidvalidity: int = 0,
          uid: int = 0, received_at: datetime | None = None, quarantine: Parsed | None = None) -> Outcome:
     """Steps 1 and 2 for one message: store it raw (committed), then ingest it (committed)."""
     inbound_id, new = store_raw(factory, raw, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
@@ -181,7 +184,7 @@ def take(factory: sessionmaker, settings: Settings, raw: bytes, *, mailbox: str,
     return replace(outcome, done_now=True) if new and not outcome.done_now else outcome
 
 
-def finish_stored(factory: sessionmaker, settings: Settings) -> list[Outcome]:
+def finish_stored(factory: sessionmaker[Session], settings: Settings) -> list[Outcome]:
     """Ingest every message a crashed run left stored but not yet read."""
     with factory() as session:
         ids = session.scalars(select(InboundMessage.id).where(InboundMessage.status == InboundStatus.stored.value)

@@ -93,7 +93,7 @@ def _depth(msg: Message) -> int:
         part, depth = stack.pop()
         deepest = max(deepest, depth)
         if part.is_multipart():
-            stack.extend((child, depth + 1) for child in part.get_payload())
+            stack.extend((child, depth + 1) for child in part.get_payload() if isinstance(child, Message))
     return deepest
 
 
@@ -197,6 +197,7 @@ def _walk(part: Message, texts: list[tuple[str, str]], parts: list[Part]) -> Non
     ctype = part.get_content_type()
     if ctype == "message/rfc822" and part.is_multipart():
         inner = part.get_payload(0)
+        assert isinstance(inner, Message)  # a multipart's payload is its messages
         subject = decode_header(_raw(inner, "Subject"))
         texts.append(("plain", f"—— 转发的邮件：{subject or '（无主题）'} ——"))
         _walk(inner, texts, parts)

@@ -141,9 +141,9 @@ def _probe(session: Session, dialect: str, piece: str) -> int:
     if dialect == "sqlite" and len(piece) >= MIN_INDEXED_CHARS:
         found = body_matches(piece).limit(PROBE).subquery()
         return session.scalar(select(func.count()).select_from(found)) or 0
-    found = "SELECT 1 FROM submission WHERE body LIKE :q ESCAPE '\\' LIMIT :n"
+    matching = "SELECT 1 FROM submission WHERE body LIKE :q ESCAPE '\\' LIMIT :n"
     params = {"q": _like_pattern(piece), "n": PROBE}
-    return session.scalar(text(f"SELECT count(*) FROM ({found}) AS probe"), params) or 0
+    return session.scalar(text(f"SELECT count(*) FROM ({matching}) AS probe"), params) or 0
 
 
 def distinctive(session: Session, pieces: list[str], count: int = SHINGLES) -> list[str]:

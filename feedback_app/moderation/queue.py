@@ -194,7 +194,7 @@ def counts(session: Session, settings: Settings, viewer: StaffUser, f: Filters) 
     else:
         stmt = _filtered(select(Submission.state, func.count()), replace(f, state=None), viewer, settings,
                          dialect, with_state=False, search_plan=plan).group_by(Submission.state)
-    found = dict(session.execute(stmt).all())
+    found: dict[str, int] = dict(session.execute(stmt).all())
     return {s.value: found.get(s.value, 0) for s in State}
 
 

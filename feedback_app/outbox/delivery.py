@@ -71,7 +71,7 @@ def connect(settings: Settings) -> smtplib.SMTP:
     return smtp
 
 
-def send_due(session_factory: sessionmaker, settings: Settings, *, now: datetime | None = None,
+def send_due(session_factory: sessionmaker[Session], settings: Settings, *, now: datetime | None = None,
              limit: int = 100, smtp_factory: Callable[[Settings], smtplib.SMTP] | None = None) -> SendReport:
     """Deliver due pending messages over one connection; mail problems never raise."""
     now = now or utcnow()
@@ -98,6 +98,7 @@ def send_due(session_factory: sessionmaker, settings: Settings, *, now: datetime
                     break
                 seen.append(message.id)
                 if smtp is None:
+                    assert unreachable is not None  # no connection: connecting failed, for this reason
                     outcome = _temporary(message, settings, now, unreachable)
                 else:
                     try:
@@ -105,7 +106,8 @@ def send_due(session_factory: sessionmaker, settings: Settings, *, now: datetime
                     except Exception as exc:
                         outcome = _failure(message, settings, now, exc)
                         if not _usable_after(smtp, exc):
-                            smtp = _close(smtp)
+                            _close(smtp)
+                            smtp = None
                     else:
                         message.status, message.sent_at, message.last_error = OutboxStatus.sent.value, now, None
                         message.attempts += 1
@@ -199,6 +201,7 @@ def _describe(exc: Exception, recipient: str | None = None) -> str:
 
 
 def _replies(exc: Exception) -> list[tuple[int, str]]:
+    pairs: list[tuple[int, bytes | str]]
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         pairs = list(exc.recipients.values())
     elif isinstance(exc, smtplib.SMTPResponseException):

@@ -128,7 +128,9 @@ def statement(session: Session, settings: Settings, viewer: StaffUser, filters: 
 
 
 def count(session: Session, stmt: Select) -> int:
-    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    found = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    assert found is not None  # a count is one row
+    return found
 
 
 def _clocks_and_replies(session: Session, ids: list[int]):

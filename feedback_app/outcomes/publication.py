@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, select
+from sqlalchemy import SQLColumnExpression, case, select
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record_action
@@ -90,7 +90,8 @@ class Proposal:
     @property
     def segments(self) -> list[tuple[str, str | None]]:
         """The original comment in pieces, each found detail marked with what it is."""
-        out, pos = [], 0
+        out: list[tuple[str, str | None]] = []
+        pos = 0
         for f in self.found:
             if f.start > pos:
                 out.append((self.original[pos:f.start], None))
@@ -217,7 +218,7 @@ def recent(session: Session, *, limit: int = 100) -> list[PublicationRow]:
 def candidates(session: Session, *, limit: int = 50) -> list[Submission]:
     """Answered or closed submissions whose authors consented and which were never published, newest
     first (walked down the primary key, so that it stops after ``limit`` rows)."""
-    state = Submission.state
+    state: SQLColumnExpression[str] = Submission.state
     if session.get_bind().dialect.name == "sqlite":
         # state || '': SQLite (no statistics) would otherwise collect every answered row through the
         # state index and sort them; this way it walks the primary key from the newest and stops.

@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import IO, TypedDict
 
 BOM = "\ufeff".encode("utf-8")
 
@@ -148,20 +149,29 @@ def _serial(value: date | datetime) -> str:
 class _Pipe:
     """A write-only file for ZipFile: collects what is written until taken."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._parts: list[bytes] = []
 
-    def write(self, data) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         self._parts.append(bytes(data))
         return len(data)
 
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        """Nothing to release (ZipFile leaves a file it was given open)."""
+
     def take(self) -> bytes:
         out = b"".join(self._parts)
         self._parts.clear()
         return out
+
+
+class _SheetState(TypedDict):
+    entry: IO[bytes] | None  # the sheet being written
+    row: int  # its last row number
+    bytes: int  # how much of it is written
 
 
 def _sheet_name(title: str, number: int) -> str:
@@ -188,7 +198,7 @@ def xlsx_stream(cols: tuple[Column, ...], chunks: Iterable[list[list]], *, title
                            for letter, c in zip(letters, cols, strict=False))
     shared: dict[str, int] = {}
     sheet_rows: list[int] = []  # the last row number of each sheet written
-    state = {"entry": None, "row": 0, "bytes": 0}
+    state: _SheetState = {"entry": None, "row": 0, "bytes": 0}
 
     def open_sheet() -> None:
         number = len(sheet_rows) + 1
@@ -202,20 +212,23 @@ def xlsx_stream(cols: tuple[Column, ...], chunks: Iterable[list[list]], *, title
             f'<sheetData><row r="1">{header_cells}</row>'
         ).encode("utf-8")
         entry.write(head)
-        state.update(entry=entry, row=1, bytes=len(head))
+        state.update({"entry": entry, "row": 1, "bytes": len(head)})
         sheet_rows.append(1)
 
     def close_sheet() -> None:
-        last = state["row"]
-        state["entry"].write(f'</sheetData><autoFilter ref="A1:{last_letter}{last}"/></worksheet>'.encode())
-        state["entry"].close()
+        last, entry = state["row"], state["entry"]
+        assert entry is not None  # a sheet is open
+        entry.write(f'</sheetData><autoFilter ref="A1:{last_letter}{last}"/></worksheet>'.encode())
+        entry.close()
         sheet_rows[-1] = last
         state["entry"] = None
 
     def write(parts: list[str]) -> None:
         if parts:
             data = "".join(parts).encode("utf-8")
-            state["entry"].write(data)
+            entry = state["entry"]
+            assert entry is not None  # a sheet is open
+            entry.write(data)
             state["bytes"] += len(data)
             parts.clear()
 

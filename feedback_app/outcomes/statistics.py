@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Date,
@@ -292,7 +293,10 @@ def _one_pass(session: Session, settings: Settings, where: list, today: date):
         part(3, *blank, no_week, facts.c.to_conclusion).where(facts.c.to_conclusion.is_not(None))
         .group_by(facts.c.to_conclusion),
     )
-    rows, weekly, to_acceptance, to_conclusion = [], {}, {}, {}
+    rows: list[tuple[Any, ...]] = []  # (item, channel, kind, state, unit, overdue, rating, n)
+    weekly: dict[str, int] = {}
+    to_acceptance: dict[int, int] = {}
+    to_conclusion: dict[int, int] = {}
     for r in session.execute(stmt):
         tag, n = r[0], r[-1]
         if tag == 0:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from math import isqrt
+from typing import TYPE_CHECKING, Literal, overload
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     Select,
+    SQLColumnExpression,
     String,
     column,
     exists,
@@ -44,6 +46,9 @@ from sqlalchemy.orm import Session
 from feedback_app.core.models import Reply, Submission
 from feedback_app.search.backlog import PENDING
 
+if TYPE_CHECKING:
+    from alembic.runtime.environment import NameFilterParentNames, NameFilterType
+
 MIN_INDEXED_CHARS = 3  # a trigram index finds nothing shorter; shorter queries use the pairs
 
 FTS_TABLES = ("submission_fts", "reply_fts", "submission_bigram", "reply_bigram")
@@ -52,7 +57,7 @@ TRGM_INDEXES = frozenset({"ix_submission_body_trgm", "ix_reply_body_trgm",
                           "ix_submission_body_bigram", "ix_reply_body_bigram"})
 
 
-def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+def include_name(name: str | None, type_: NameFilterType, parent_names: NameFilterParentNames) -> bool:
     """Alembic's filter: the search objects exist in the migration only, not in the models."""
     if type_ == "table" and name is not None:
         return name not in SQLITE_TABLES and not any(name == fts or name.startswith(fts + "_") for fts in FTS_TABLES)
@@ -71,7 +76,10 @@ def _like_pattern(q: str) -> str:
     return f"%{escaped}%"
 
 
-def _contains(dialect: str, q: str) -> Callable[[ColumnElement[str]], ColumnElement[bool]]:
+TextTest = Callable[[SQLColumnExpression[str]], ColumnElement[bool]]  # a test of a text column
+
+
+def _contains(dialect: str, q: str) -> TextTest:
     """``col`` contains ``q``, Latin letters in either case.
 
     When ``q`` has no cased letters a plain substring test finds the same rows as a case-blind one, and
@@ -87,7 +95,11 @@ def _contains(dialect: str, q: str) -> Callable[[ColumnElement[str]], ColumnElem
     return lambda col: col.like(pattern, escape="\\")  # SQLite's LIKE ignores the case of ASCII letters
 
 
-def _bigram_match(dialect: str, q: str) -> Callable:
+@overload
+def _bigram_match(dialect: Literal["sqlite"], q: str) -> Callable[[str], ColumnElement[bool]]: ...
+@overload
+def _bigram_match(dialect: Literal["postgresql"], q: str) -> TextTest: ...
+def _bigram_match(dialect: str, q: str) -> Callable[[str], ColumnElement[bool]] | TextTest:
     """A test of a text's characters and pairs against ``q`` (one or two characters): one token.
 
     The token is computed by the database, with the lower() of the index. SQLite: the FTS5 query
@@ -105,7 +117,7 @@ def _bigram_match(dialect: str, q: str) -> Callable:
 _pending = table(PENDING, column("id"))
 
 
-def pending_matches(q: str) -> Select:
+def pending_matches(q: str) -> Select[int]:
     """SQLite: the ids of the texts not yet in the indexes (``search_backlog``) that hold ``q``, each
     text read and tested: at most a batch of them.
 
@@ -119,7 +131,7 @@ def pending_matches(q: str) -> Select:
                                            _contains("sqlite", q)(pending_text.c.body))
 
 
-def _indexed_matches(q: str) -> Select:
+def _indexed_matches(q: str) -> Select[int]:
     """SQLite: the ids of the indexed submission texts that hold ``q``."""
     if len(q) >= MIN_INDEXED_CHARS:
         match = literal_column("submission_fts").op("MATCH")(fts_phrase(q))
@@ -128,7 +140,7 @@ def _indexed_matches(q: str) -> Select:
         _bigram_match("sqlite", q)("submission_bigram"))
 
 
-def body_matches(q: str) -> CompoundSelect:
+def body_matches(q: str) -> CompoundSelect[int]:
     """SQLite: the ids of all submission texts that hold ``q``, indexed or pending."""
     return union_all(_indexed_matches(q), pending_matches(q))
 
@@ -160,6 +172,7 @@ def sqlite_plan(session: Session, q: str, *, counting: bool, may_probe: bool) ->
     lookup_max = rows // LOOKUP_COUNTS_SHARE if counting else isqrt(LOOKUP_PAGE_SQUARE * rows)
     bound = (lookup_max if counting else max(rows // PROBE_SHARE, lookup_max)) + 1
     matches = session.scalar(select(func.count()).select_from(body_matches(q).limit(bound).subquery()))
+    assert matches is not None  # a count is one row
     if matches <= lookup_max:
         return LOOKUP
     if not counting and may_probe and matches * PROBE_SHARE > rows:
@@ -167,7 +180,7 @@ def sqlite_plan(session: Session, q: str, *, counting: bool, may_probe: bool) ->
     return WALK
 
 
-def pg_match(q: str) -> Callable[[ColumnElement[str]], ColumnElement[bool]]:
+def pg_match(q: str) -> TextTest:
     """PostgreSQL: ``col`` contains ``q``, as a test its index answers (trigrams, or characters and pairs)."""
     return _contains("postgresql", q) if len(q) >= MIN_INDEXED_CHARS else _bigram_match("postgresql", q)
 
@@ -189,7 +202,9 @@ def pg_plan(session: Session, q: str, *, may_probe: bool) -> str:
     bind = session.get_bind()
     compiled = select(Submission.id).where(pg_match(q)(Submission.body)).compile(dialect=bind.dialect)
     plan = session.connection().exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params)
-    estimate = plan.scalar()[0]["Plan"]["Plan Rows"]
+    explained = plan.scalar()
+    assert explained is not None  # EXPLAIN answers one row
+    estimate = explained[0]["Plan"]["Plan Rows"]
     rows = session.scalar(text("SELECT reltuples FROM pg_class WHERE oid = 'submission'::regclass")) or 0
     return PROBE if estimate * estimate > PG_LOOKUP_SQUARE * rows else LOOKUP
 
@@ -212,6 +227,7 @@ def search_clause(dialect: str, q: str, plan: str = WALK) -> ColumnElement[bool]
     ``plan`` (see ``sqlite_plan`` and ``pg_plan``) changes how, never what.
     """
     if dialect == "sqlite":
+        match: Callable[[str], ColumnElement[bool]]  # a test of an FTS5 table, given its name
         if len(q) >= MIN_INDEXED_CHARS:
             body_fts, reply_fts = "submission_fts", "reply_fts"
             phrase = fts_phrase(q)
@@ -220,13 +236,13 @@ def search_clause(dialect: str, q: str, plan: str = WALK) -> ColumnElement[bool]
                 return literal_column(name).op("MATCH")(phrase)
         else:
             body_fts, reply_fts = "submission_bigram", "reply_bigram"
-            match = _bigram_match(dialect, q)
+            match = _bigram_match("sqlite", q)
         body, reply = table(body_fts, column("rowid")), table(reply_fts, column("rowid"))
         if plan == PROBE:
-            in_body = exists().where(match(body_fts), body.c.rowid == Submission.id)
-            in_reply = exists().where(Reply.submission_id == Submission.id,
-                                      exists().where(match(reply_fts), reply.c.rowid == Reply.id))
-            return or_(in_body, Submission.id.in_(pending_matches(q)), in_reply)
+            body_has = exists().where(match(body_fts), body.c.rowid == Submission.id)
+            reply_has = exists().where(Reply.submission_id == Submission.id,
+                                       exists().where(match(reply_fts), reply.c.rowid == Reply.id))
+            return or_(body_has, Submission.id.in_(pending_matches(q)), reply_has)
         in_reply = select(Reply.submission_id).where(Reply.id.in_(select(reply.c.rowid).where(match(reply_fts))))
         matches = union_all(_indexed_matches(q), pending_matches(q), in_reply)
         if plan == LOOKUP:
@@ -244,12 +260,12 @@ def search_clause(dialect: str, q: str, plan: str = WALK) -> ColumnElement[bool]
             replied = (select(func.count()).where(Reply.submission_id == Submission.id, contains(Reply.body))
                        .scalar_subquery())
             return or_(contains(Submission.body), replied > 0)
-        match = pg_match(q)
+        test = pg_match(q)
         # One set of ids, each side found through its index. (An OR of the body test with the
         # replies' ids as an array would let a page walk the queue's order for a frequent phrase, but
         # PostgreSQL then tests each row against that array element by element: seconds for the counts.)
-        in_body = select(Submission.id).where(match(Submission.body))
-        in_reply = select(Reply.submission_id).where(match(Reply.body))
+        in_body = select(Submission.id).where(test(Submission.body))
+        in_reply = select(Reply.submission_id).where(test(Reply.body))
         return Submission.id.in_(in_body.union_all(in_reply))
     # any other database: each text checked in turn
     contains = _contains(dialect, q)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from feedback_app.core.errors import NotFound
 
@@ -29,7 +29,7 @@ def register_error_pages(app: Flask) -> None:
         if exc.response is not None:  # a view chose its own answer (e.g. a rate limit keeping the form)
             return exc.response
         response = error_page(exc.code or 500)
-        if exc.code == 405 and exc.valid_methods:
+        if exc.code == 405 and isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             return response[0], exc.code, {"Allow": ", ".join(exc.valid_methods)}
         return response
 

@@ -1,11 +1,15 @@
 """Form fields shared by the public and staff forms."""
 from __future__ import annotations
 
+from typing import Any
+
 from wtforms import StringField
 
 
 class ChoiceField(StringField):
     """One value out of ``choices`` (value, label) pairs, rendered by the form macros."""
+
+    data: Any  # as every WTForms field's: what ``coerce`` made of the input (one of the choices once valid), or None
 
     def __init__(self, label, choices=(), missing="请选择一项", coerce=str, radio=True, **kwargs):
         super().__init__(label, **kwargs)

@@ -24,7 +24,8 @@ def init_headers(app: Flask, settings: Settings) -> None:
     if settings.proxy_count:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to wrap it in middleware; its types declare wsgi_app a method
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=settings.proxy_count, x_proto=settings.proxy_count, x_host=settings.proxy_count
         )
 

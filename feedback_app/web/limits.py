@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from flask import Flask, request
+from flask.typing import RouteCallable
 from flask_limiter import Limiter
 
 from feedback_app.core.config import Settings
@@ -35,6 +37,8 @@ def limit_view(app: Flask, endpoint: str, limit: str, on_breach: Callable | None
     limiter: Limiter = app.extensions["feedback_limiter"]
     if not limiter.enabled:
         return
-    app.view_functions[endpoint] = limiter.limit(limit, methods=["POST"], on_breach=on_breach)(
+    # the decorator keeps the view's signature, but mypy cannot carry Flask's union of plain and async views
+    # through its ParamSpec
+    app.view_functions[endpoint] = cast(RouteCallable, limiter.limit(limit, methods=["POST"], on_breach=on_breach)(
         app.view_functions[endpoint]
-    )
+    ))

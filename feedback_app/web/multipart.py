@@ -52,7 +52,10 @@ def parse_small(body: bytes, boundary: bytes, max_field_bytes: int | None = None
         if parsed is None:
             return None
         name, value = parsed
-        (files if isinstance(value, FileStorage) else fields).append((name, value))
+        if isinstance(value, FileStorage):
+            files.append((name, value))
+        else:
+            fields.append((name, value))
     return fields, files
 
 
@@ -85,6 +88,7 @@ def _part(part: bytes, max_field_bytes: int | None) -> tuple[str, str | FileStor
         return name, content.decode("utf-8", "replace")
     if content:  # a file input with content but no name: not what a browser sends
         return None
+    assert disposition is not None  # the pattern matched it
     try:
         headers = Headers([("Content-Disposition", disposition.decode())])
         if content_type is not None:
@@ -107,8 +111,8 @@ class QuickFormParser(FormDataParser):
         parsed = parse_small(body, (options or {}).get("boundary", "").encode("ascii", "replace"),
                              self.max_form_memory_size, self.max_form_parts)
         if parsed is None:
-            _stream, form, files = super().parse(io.BytesIO(body), mimetype, len(body), options)
-            return stream, form, files
+            _stream, werkzeug_form, werkzeug_files = super().parse(io.BytesIO(body), mimetype, len(body), options)
+            return stream, werkzeug_form, werkzeug_files
         fields, files = parsed
         return stream, self.cls(fields), self.cls(files)
 

@@ -59,6 +59,7 @@ def staff_stats():
     slug = request.args.get("bulletin") or ""
     bulletin = next((b for b in bulletins if b.slug == slug), None)
     viewer = current_staff()
+    assert viewer is not None  # behind require
     stats = statistics.staff_stats(db, settings(), viewer, period, bulletin_id=bulletin.id if bulletin else None,
                                    today=today)
     return render_template(

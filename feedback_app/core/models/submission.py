@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -107,7 +106,8 @@ class Submission(Base):
     reject_reason: Mapped[str | None] = mapped_column(String(40))
     next_due_on: Mapped[date | None] = mapped_column(Date, index=True)  # the earliest open deadline
 
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    # SQLAlchemy types __mapper_args__ as an attribute of its declarative base, not a ClassVar
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="submission", order_by="Attachment.id", cascade="all, delete-orphan"

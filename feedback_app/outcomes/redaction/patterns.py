@@ -173,7 +173,7 @@ def _name_findings(folded: str) -> list[Finding]:
         if s and g and folded[at + s + g:at + s + g + 1] not in _PLACE_AFTER:
             found.append(Finding(at, at + s + g, "name", masked_name(folded[at:at + s + g]), False))
     for m in _TITLE_RE.finditer(folded):
-        at = _name_before(folded, m.start())
-        if at is not None:
-            found.append(Finding(at, m.start(), "name", masked_name(folded[at:m.start()]), False))
+        start = _name_before(folded, m.start())
+        if start is not None:
+            found.append(Finding(start, m.start(), "name", masked_name(folded[start:m.start()]), False))
     return found

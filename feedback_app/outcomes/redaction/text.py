@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 PLACEHOLDERS = {
     "name": "某",  # names keep their surname: 张三 → 张某, 王小明 → 王某某
@@ -127,7 +128,7 @@ def masked_name(name: str) -> str:
     return (surname + "某" * rest) if surname else "某人"
 
 
-def name_is_identifying(name: str | None) -> bool:
+def name_is_identifying(name: str | None) -> TypeGuard[str]:
     if not name:
         return False
     compact = "".join(name.split())

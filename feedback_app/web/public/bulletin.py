@@ -79,8 +79,8 @@ def item_comments(slug: str, number: int):
     title = item_title(bulletin, number)
     if title is None:
         abort(404)
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    asked = request.args.get("page", "1")
+    page = int(asked) if asked.isdigit() and 0 < int(asked) < 10_000 else 1
     total = published.published_count(db, bulletin.id, number)
     comments = published.published(db, bulletin.id, number, limit=COMMENTS_PAGE,
                                      offset=(page - 1) * COMMENTS_PAGE)

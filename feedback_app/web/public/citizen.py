@@ -79,6 +79,7 @@ RECEIPT_SECONDS = 15 * 60  # how long this browser can show the receipt again (a
 def _signer() -> URLSafeTimedSerializer:
     """The form token's serializer, made once per app and key (making one serializes a test value)."""
     key = current_app.secret_key
+    assert key is not None  # create_app sets SECRET_KEY from the settings
     cached = current_app.extensions.get("feedback_form_signer")
     if cached is None or cached[0] != key:
         signer = URLSafeTimedSerializer(key, salt="feedback-form", signer_kwargs={"digest_method": hashlib.sha1})
@@ -207,6 +208,7 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
         earlier = cookie.get("receipt") or {}
         code = earlier.get("code") if earlier.get("reference") == repeat else None
         return _to_receipt(Receipt(repeat, code, created=False), repeat=True)
+    receipt: Receipt | None
     try:
         receipt = store_submission(db, s, prepared)
     except IntegrityError:  # the same form submitted twice at once: the other request won
@@ -321,6 +323,7 @@ def rate_reply():
 
 
 def _form_rate_limited(_limit):
+    assert request.view_args is not None  # the form's URL rule matched
     facts = form_facts(request.view_args["slug"])
     if facts is None:
         abort(404)

@@ -92,6 +92,7 @@ class ActionForm(FlaskForm):
 
 def _audit(action: str, *, target: str, **details) -> None:
     actor = current_staff()
+    assert actor is not None  # behind require
     record(
         get_session(), current.settings(),
         action=action, actor=actor.username, actor_id=actor.id, target=target,
@@ -172,7 +173,9 @@ def disable_user(user_id: int):
     if response is not None:
         return response
     db = get_session()
-    if user.id == current_staff().id:
+    me = current_staff()
+    assert me is not None  # behind require
+    if user.id == me.id:
         flash("不能停用自己的账号。")
         return redirect(url_for("admin.users"), code=303)
     if user.role == Role.admin.value and user.active and active_admins(db) <= 1:

@@ -51,8 +51,10 @@ def actor() -> Actor:
 
 def load_visible(reference: str) -> Submission:
     """The submission if this viewer may see it; otherwise the same 404 as for one that does not exist."""
+    viewer = current_staff()
+    assert viewer is not None  # behind require
     submission = get_session().scalar(
-        select(Submission).where(Submission.reference == reference, queue.visible_to(current_staff()))
+        select(Submission).where(Submission.reference == reference, queue.visible_to(viewer))
     )
     if submission is None:
         abort(404)

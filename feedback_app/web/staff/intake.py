@@ -10,6 +10,7 @@ import dataclasses
 import secrets
 import time
 from datetime import datetime
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -75,7 +76,9 @@ def letter_limits(s: Settings) -> Settings:
 
 # helpers ---------------------------------------------------------------------------------------------
 def _signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="staff-intake")
+    key = current_app.secret_key
+    assert key is not None  # create_app sets SECRET_KEY from the settings
+    return URLSafeTimedSerializer(key, salt="staff-intake")
 
 
 def _new_token() -> str:
@@ -143,6 +146,8 @@ def _render_index(bulletin: Bulletin | None, status: int = 200):
 def _store(db, draft: Draft, nonce: str) -> Receipt:
     s = settings()
     me = current_staff()
+    assert me is not None  # behind require
+    receipt: Receipt | None
     try:
         with db.begin_nested():
             receipt = create_submission(db, s, draft)
@@ -158,11 +163,13 @@ def _store(db, draft: Draft, nonce: str) -> Receipt:
 
 
 def _to_receipt(receipt: Receipt, channel: Channel):
+    me = current_staff()
+    assert me is not None  # behind require
     cookie[RECEIPT_KEY] = {
         "reference": receipt.reference,
         "code": receipt.query_code,
         "channel": channel.value,
-        "staff": current_staff().id,
+        "staff": me.id,
         "until": time.time() + RECEIPT_SECONDS,
     }
     return redirect(url_for("intake.receipt"), code=303)
@@ -176,6 +183,7 @@ def _finish(db, form, bulletin, template: str, build, channel: Channel, **extra)
         notice = f"{problem()}您填写的内容已保留，请检查后再次提交。"
     if not valid or notice:
         return _render(template, form, bulletin, 400, notice or NOT_SAVED, **extra)
+    assert nonce is not None  # else the notice EXPIRED
     existing = receipt_for_token(db, settings(), nonce)
     if existing is not None:
         return _to_receipt(existing, channel)
@@ -202,6 +210,7 @@ def phone():
     if bulletin is None:
         return _no_bulletin()
     me = current_staff()
+    assert me is not None  # behind require
     kwargs = dict(staff_choices=_staff_choices(db, me), **_common(db, bulletin))
     if request.method == "GET":
         form = PhoneForm(formdata=None, **kwargs)
@@ -232,7 +241,7 @@ def letter():
         return _no_bulletin()
     limits = letter_limits(settings())
     kwargs = dict(envelope_note_text=bulletin.contact_envelope_note, **_common(db, bulletin))
-    extra = dict(scan_limits=limits)
+    extra: dict[str, Any] = dict(scan_limits=limits)
     if request.method == "GET":
         form = LetterForm(formdata=None, **kwargs)
         form.reply_by.data = ReplyBy.letter.value
@@ -260,6 +269,7 @@ def visit():
     if bulletin is None:
         return _no_bulletin()
     me = current_staff()
+    assert me is not None  # behind require
     kwargs = dict(staff_choices=_staff_choices(db, me), **_common(db, bulletin))
     if request.method == "GET":
         form = VisitForm(formdata=None, **kwargs)
@@ -284,7 +294,9 @@ def visit():
 @require("intake.register")
 def receipt():
     data = cookie.get(RECEIPT_KEY)
-    if not data or data.get("until", 0) < time.time() or data.get("staff") != current_staff().id:
+    me = current_staff()
+    assert me is not None  # behind require
+    if not data or data.get("until", 0) < time.time() or data.get("staff") != me.id:
         cookie.pop(RECEIPT_KEY, None)
         return redirect(url_for("intake.index"))
     code = data.get("code")

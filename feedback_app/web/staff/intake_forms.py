@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
@@ -59,7 +60,8 @@ class IntakeForm(FlaskForm):
     def __init__(self, *args, item_choices, body_range, tz: ZoneInfo, **kwargs):
         super().__init__(*args, **kwargs)
         order = {name: i for i, name in enumerate(self.page_order)}
-        self._fields = dict(sorted(self._fields.items(), key=lambda kv: order.get(kv[0], len(order))))
+        fields = sorted(self._fields.items(), key=lambda kv: order.get(kv[0], len(order)))
+        self._fields: dict[str, Any] = dict(fields)
         self.item.choices = item_choices
         self.body_range = body_range
         self.tz = tz
@@ -213,6 +215,7 @@ class PhoneForm(IntakeForm):
         return self.finish(ok)
 
     def call(self, bulletin_id: int, taken_by: channels.StaffRef) -> channels.PhoneCall:
+        assert self.called_at is not None and self.duration_minutes is not None  # validated
         return channels.PhoneCall(
             matter=self.matter(bulletin_id), called_at=self.called_at, duration_minutes=self.duration_minutes,
             line=self.line.data, taken_by=taken_by, caller_number=self.caller, contact=self.contact(),
@@ -264,6 +267,7 @@ class LetterForm(IntakeForm):
 
     def letter(self, bulletin_id: int, envelope_note_text: str | None,
                scans: tuple) -> channels.Letter:
+        assert self.arrived_on is not None  # validated: it is required
         contact = self.contact()
         return channels.Letter(
             matter=self.matter(bulletin_id), arrived_on=self.arrived_on,
@@ -341,6 +345,7 @@ class VisitForm(IntakeForm):
         return self.finish(ok)
 
     def visit(self, bulletin_id: int, received_by: channels.StaffRef) -> channels.Visit:
+        assert self.visited_at is not None  # validated
         return channels.Visit(
             matter=self.matter(bulletin_id), visited_at=self.visited_at, place=self.place.data,
             received_by=received_by,

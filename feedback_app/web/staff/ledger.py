@@ -47,6 +47,7 @@ def _args() -> dict[str, str]:
 @require("ledger.export")
 def index():
     viewer = current_staff()
+    assert viewer is not None  # behind require
     db = get_session()
     filters = _filters(request.args)
     stmt = ledger.statement(db, settings(), viewer, filters, personal=False)
@@ -67,6 +68,7 @@ def index():
 @require("ledger.export")
 def export(fmt: str):
     viewer = current_staff()
+    assert viewer is not None  # behind require
     s = settings()
     prepared = ledger.prepare(
         get_session(), s, viewer, _filters(request.form), fmt=fmt, personal=ledger.may_see_personal(viewer),

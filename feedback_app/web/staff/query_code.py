@@ -63,6 +63,7 @@ def reissue(reference: str):
                       f"{problem() or '页面已过期。'}查询码未补发。您填写的内容已保留，请核对后再次提交。")
     db = get_session()
     me = current_staff()
+    assert me is not None  # behind require
     nonce = secrets.token_urlsafe(16)
     try:
         query_codes.reissue_query_code(
@@ -103,7 +104,7 @@ def show(reference: str):
     return response
 
 
-def _take_pending(submission) -> tuple[str, str] | None:
+def _take_pending(submission) -> tuple[str, str | None] | None:
     """The code just reissued for this submission by this staff member, once; None otherwise.
 
     A code replaced since (a second reissue, by anyone) is not shown: it no longer works.
@@ -112,7 +113,9 @@ def _take_pending(submission) -> tuple[str, str] | None:
     if not isinstance(pending, dict):
         cookie.pop(PENDING_KEY, None)
         return None
-    mine = pending.get("staff") == current_staff().id and pending.get("until", 0) >= time.time()
+    me = current_staff()
+    assert me is not None  # behind require
+    mine = pending.get("staff") == me.id and pending.get("until", 0) >= time.time()
     if mine and pending.get("reference") != submission.reference:
         return None  # another submission's code, still waiting for its own page
     cookie.pop(PENDING_KEY, None)

@@ -31,6 +31,7 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @require("queue.view")
 def queue_page():
     viewer = current_staff()
+    assert viewer is not None  # behind require
     db = get_session()
     q = cookie.get("queue_q") if request.args.get("search") else None
     filters = queue.parse_filters(request.args, q)
