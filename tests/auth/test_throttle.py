@@ -130,3 +130,18 @@ def test_limits_are_shared_between_workers_through_redis(database_url, tmp_path,
             r.delete(key)
         for key in r.scan_iter(f"*{addr}*"):
             r.delete(key)
+
+
+def test_the_password_page_of_a_throttled_address_answers_a_visitor_without_resetting_the_limits(limited_app,
+                                                                                                  session):
+    """Limits are checked before a page's own gate: a visitor who is not logged in, posting to the password
+    page from a throttled address, is sent to the login page, and the address stays throttled (an error
+    there would make the limiter fall back to a fresh store and forget every count)."""
+    create_staff(session, username="zhang.san", role="clerk")
+    client = limited_app.test_client()
+    for n in range(6):  # the per-client limit, spread over accounts
+        attempt(client, f"no.such.{n}", "wrong password!!")
+    assert attempt(client, "zhang.san", PASSWORD).status_code == 429
+    visitor = client.post("/staff/password", data={"current_password": "x"}, environ_base={"REMOTE_ADDR": "10.1.1.1"})
+    assert visitor.status_code == 302 and path_of(visitor) == "/staff/login"
+    assert attempt(client, "zhang.san", PASSWORD).status_code == 429  # still throttled

@@ -347,8 +347,8 @@ def _throttled(limit) -> object:
         return _render_login(form, safe_next(request.args.get("next")), notice, 429)
     if request.endpoint == "auth.password":
         user = current_staff()
-        # FIXME: None for a visitor not logged in from a throttled address (limits are checked before require)
-        assert user is not None
+        if user is None:  # the limits are checked before the page's own gate: answer as the gate does
+            return redirect(url_for("auth.second_factor" if g.get("staff") is not None else "auth.login"))
         form = PasswordForm(formdata=None, username=user.username)
         return _page("auth/password.html", 429, form=form, notice=notice, min_length=MIN_LENGTH, me=user)
     form = CodeForm(formdata=None)
