@@ -70,6 +70,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
         WTF_CSRF_ENABLED=settings.csrf_enabled,
         WTF_CSRF_TIME_LIMIT=settings.csrf_time_limit,
+        # the token is the check; a Referer is not required (browsers and proxies may leave it out)
+        WTF_CSRF_SSL_STRICT=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),

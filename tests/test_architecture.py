@@ -32,3 +32,28 @@ def test_the_import_contracts_hold():
     done = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "BROKEN" not in done.stdout
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
+
+
+def test_every_form_of_the_site_fails_when_its_request_was_refused():
+    """A form built straight on FlaskForm would validate a request CSRFProtect refused for another
+    reason than its token (``web.csrf``); every form of the site derives from ``web.forms.Form``."""
+    import pkgutil
+    from importlib import import_module
+
+    from flask_wtf import FlaskForm
+
+    import feedback_app.web
+    from feedback_app.web.forms import Form
+
+    for module in pkgutil.walk_packages(feedback_app.web.__path__, "feedback_app.web."):
+        import_module(module.name)
+    ours = {form for form in _subclasses(FlaskForm) if form.__module__.startswith("feedback_app.")}
+    assert len(ours) >= 10
+    assert {form for form in ours if not issubclass(form, Form)} == set()

@@ -1,10 +1,10 @@
-"""CSRF protection of every POST, and the one answer to a bad token.
+"""CSRF protection of every POST, and the one answer to a refused one.
 
-``CSRFProtect`` checks every POST before its view runs. When the token is bad, ``bad_token`` answers:
-a view marked ``keeps_input`` runs with the token still bad, so that its form (a ``FlaskForm``, which
-checks the token again) fails and the page comes back as it was filled in, saying why
-(``problem()``); nothing is committed whatever that view answers. Any other view does not run: the
-visitor gets an error page with the same explanation.
+``CSRFProtect`` checks every POST's token before its view runs. When it refuses one, ``bad_token``
+answers: a view marked ``keeps_input`` runs, and every form of the site fails for such a request
+(``web.forms.Form``), so the page comes back as it was filled in, saying why (``problem()``), and the
+view can never act on it; nothing is committed whatever the view answers. Any other view does not run:
+the visitor gets an error page with the same explanation.
 """
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
-"""Form fields shared by the public and staff forms."""
+"""The base of every form of the site, and the fields several forms share."""
 from __future__ import annotations
 
 from typing import Any
 
+from flask_wtf import FlaskForm
 from wtforms import StringField
+
+from feedback_app.web.csrf import problem
 
 
 class ChoiceField(StringField):
@@ -28,3 +31,13 @@ class ChoiceField(StringField):
     def pre_validate(self, form):
         if self.data not in {value for value, _label in self.choices}:
             self.errors.append(self.missing)
+
+
+class Form(FlaskForm):
+    """Every form of the site. Besides its fields' rules it fails whenever CSRFProtect refused this
+    request (``web.csrf``): a view that runs for a refused request to show its form again as it was
+    filled in can then never act on it, whatever the reason for the refusal was."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = bool(super().validate(extra_validators))
+        return valid and problem() is None

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.auth import logins
 from feedback_app.auth.accounts import create_unit
 from feedback_app.bulletin.service import import_bulletin
@@ -630,11 +630,46 @@ def test_a_post_without_its_token_changes_nothing_and_says_why(csrf_world, rule,
         before = snapshot(engine)
         response = client.post(path, data=TYPED)
         assert changes(before, snapshot(engine)) == {}, f"{role} POST {path} without a token wrote"
-        spec = ROUTES[rule]["POST"]
-        if spec is NOT_FOUND and response.status_code == 404:  # asked about a message that does not exist
-            continue
-        if isinstance(spec, dict) and response.status_code == 303:  # a login page with nothing to do here
-            continue
-        assert response.status_code in (303, 400), f"{role} POST {path}: {response.status_code}"
-        page = (client.get(response.headers["Location"]) if response.status_code == 303 else response)
-        assert "页面已过期：提交的内容缺少安全校验信息" in page.get_data(as_text=True), f"{role} POST {path}"
+        _says_why(client, rule, response, "页面已过期：提交的内容缺少安全校验信息", f"{role} POST {path}")
+
+
+def _says_why(client, rule: str, response, words: str, what: str, base_url: str = "http://localhost") -> None:
+    """The refused POST's answer, or the page it leads to, gives the reason in ``words``."""
+    spec = ROUTES[rule]["POST"]
+    if spec is NOT_FOUND and response.status_code == 404:  # asked about a message that does not exist
+        return
+    if isinstance(spec, dict) and response.status_code == 303:  # a login page with nothing to do here
+        return
+    assert response.status_code in (303, 400), f"{what}: {response.status_code}"
+    page = client.get(response.headers["Location"], base_url=base_url) if response.status_code == 303 else response
+    assert words in page.get_data(as_text=True), what
+
+
+@pytest.fixture(scope="module")
+def strict_world(world):
+    """The site over HTTPS with the referrer check on: a POST with a valid token but no Referer is refused."""
+    settings = make_settings(world.settings.database_url, world.tmp, csrf_enabled=True)
+    app = create_app(settings)
+    app.config["WTF_CSRF_SSL_STRICT"] = True
+    yield SimpleNamespace(app=app, world=world)
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.mark.parametrize("rule", CSRF_CASES)
+def test_a_post_with_a_valid_token_but_refused_changes_nothing(strict_world, rule, jobs_kept):
+    """A refusal other than a missing token: the token is right, the request is not. A view that shows
+    its form again must not take the valid token as leave to act."""
+    app = strict_world.app
+    engine = app.extensions["db_engine"]
+    for role, path_rule in _may_post(app, rule):
+        client = app.test_client()
+        client.environ_base["HTTP_REFERER"] = "https://localhost/staff/login"
+        login(client, strict_world.world.people[role].username)
+        token = csrf_of(client.get("/staff/", base_url="https://localhost").get_data(as_text=True))
+        assert token, f"{role}: no token on the staff home"
+        del client.environ_base["HTTP_REFERER"]
+        path = strict_world.world.path(path_rule)
+        before = snapshot(engine)
+        response = client.post(path, data={**TYPED, **token}, base_url="https://localhost")
+        assert changes(before, snapshot(engine)) == {}, f"{role} POST {path} with a valid token and no Referer wrote"
+        _says_why(client, rule, response, "无法确认提交来自本站页面", f"{role} POST {path}", "https://localhost")

@@ -6,7 +6,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.models import Attachment, OutboxMessage, Submission
 from feedback_app.intake.attachments import path_of
 from tests.conftest import make_settings
@@ -211,6 +211,20 @@ def test_csrf_missing_or_expired_keeps_what_was_typed(database_url, tmp_path, bu
     response = client.post(FORM, data={**valid_data(), **tokens, "csrf_token": fresh})
     assert response.status_code == 303
     assert count(session) == 1
+
+
+def test_a_valid_token_on_a_refused_request_saves_nothing_and_keeps_the_text(database_url, tmp_path, bulletin, session):
+    """Over HTTPS with the referrer check on, a comment with every token right but no Referer is refused:
+    the form comes back filled in, and nothing is saved."""
+    app = create_app(make_settings(database_url, tmp_path, csrf_enabled=True))
+    app.config["WTF_CSRF_SSL_STRICT"] = True
+    client = app.test_client()
+    tokens = form_fields(client, "https://localhost" + FORM)
+    assert set(tokens) == {"csrf_token", "form_token"}
+    response = client.post(FORM, data={**valid_data(), **tokens}, base_url="https://localhost")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "无法确认提交来自本站页面" in html and valid_data()["body"] in html
+    assert count(session) == 0
 
 
 def test_attachments_judged_by_content_and_stored_outside_static(client, session, bulletin, settings):

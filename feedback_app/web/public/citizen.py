@@ -157,10 +157,8 @@ def feedback(slug: str):
 
 def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     s = settings()
-    # CSRFProtect has checked the token before this view; the form checks it again only when this view
-    # runs for a bad one (so that it fails whatever else was sent)
-    form = _feedback_form(facts, formdata=CombinedMultiDict([request.form, request.files]),
-                          meta={"csrf": problem() is not None})
+    # CSRFProtect has checked the token before this view (and the form fails when it refused it)
+    form = _feedback_form(facts, formdata=CombinedMultiDict([request.form, request.files]), meta={"csrf": False})
     valid = form.validate()
     notice = problem()  # the CSRF token was bad: the form comes back as it was filled in
     form_token = request.form.get("form_token", "")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from werkzeug.datastructures import FileStorage
 from wtforms import (
     BooleanField,
@@ -20,7 +19,7 @@ from feedback_app.core.text import clean_text, normalize_email, normalize_phone
 from feedback_app.core.words import KIND_LABELS, RATING_LABELS, REPLY_BY_LABELS
 from feedback_app.intake.attachments import IncomingFile
 from feedback_app.intake.attachments import problems as attachment_problems
-from feedback_app.web.forms import ChoiceField
+from feedback_app.web.forms import ChoiceField, Form
 
 REPLY_BY_VALUES = frozenset(r.value for r in ReplyBy)
 
@@ -29,7 +28,7 @@ NAME_MAX_CHARS = 50
 ADDRESS_MAX_CHARS = 200
 
 
-class FeedbackForm(FlaskForm):
+class FeedbackForm(Form):
     """The comment form: its fields, and every rule a comment must meet, as the fields' validators.
 
     ``item_choices`` are the bulletin's items, ``limits`` the settings (body length, attachments). After
@@ -131,12 +130,12 @@ class FeedbackForm(FlaskForm):
             raise ValidationError(problems[-1])
 
 
-class TrackForm(FlaskForm):
+class TrackForm(Form):
     reference = StringField("受理编号", filters=[clean_text], validators=[DataRequired("请填写受理编号")])
     query_code = StringField("查询码", filters=[clean_text], validators=[DataRequired("请填写查询码")])
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(Form):
     text = TextAreaField("追评内容", filters=[clean_text])
 
     def __init__(self, *args: Any, limits: Settings, **kwargs: Any) -> None:
@@ -150,7 +149,7 @@ class FollowUpForm(FlaskForm):
             raise ValidationError(f"追评内容应为 {low} 至 {high} 个字，目前 {length} 个字")
 
 
-class RatingForm(FlaskForm):
+class RatingForm(Form):
     rating = ChoiceField(
         "您对办理结果的评价",
         choices=[(r.value, label) for r, label in RATING_LABELS.items()],

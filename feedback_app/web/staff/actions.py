@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -16,13 +15,14 @@ from feedback_app.moderation import actions
 from feedback_app.outcomes import replies
 from feedback_app.web.access import may_here, require
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.forms import Form
 from feedback_app.web.staff.case_page import actor, load_visible, render_detail
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("actions", __name__, url_prefix="/staff")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     version = IntegerField(validators=[Optional()])
     kind = StringField()
     reason = StringField()

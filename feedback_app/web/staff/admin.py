@@ -11,7 +11,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 
 from feedback_app import current
@@ -38,7 +37,7 @@ from feedback_app.core.models import Role, StaffUser, Unit
 from feedback_app.core.words import ROLE_LABELS
 from feedback_app.web.access import current_staff, require
 from feedback_app.web.csrf import keeps_input, problem
-from feedback_app.web.forms import ChoiceField
+from feedback_app.web.forms import ChoiceField, Form
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
@@ -50,7 +49,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     username = StringField("用户名", filters=[_strip])
     display_name = StringField("姓名", filters=[_strip])
     role = ChoiceField("角色", choices=[(r.value, ROLE_LABELS[r]) for r in Role], missing="请选择角色")
@@ -82,11 +81,11 @@ class UserForm(FlaskForm):
         return ok and not any(field.errors for field in self)
 
 
-class UnitForm(FlaskForm):
+class UnitForm(Form):
     name = StringField("单位名称", filters=[_strip])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """The buttons on the list: only the CSRF token."""
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import FileField
 
 from feedback_app.audit.log import record
@@ -17,13 +16,14 @@ from feedback_app.core.clocks import recount_open
 from feedback_app.current import settings
 from feedback_app.web.access import require
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.forms import Form
 from feedback_app.web.staff.case_page import actor
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("calendar", __name__, url_prefix="/staff")
 
 
-class CalendarForm(FlaskForm):
+class CalendarForm(Form):
     calendar = FileField("新的日历文件（JSON）")
 
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import abort, render_template, request
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import IntegerField, RadioField, TextAreaField
 from wtforms.validators import Optional
@@ -35,6 +34,7 @@ from feedback_app.moderation import duplicates, query_codes, queue
 from feedback_app.moderation.actions import is_revealed
 from feedback_app.outcomes import publication
 from feedback_app.web.access import current_staff
+from feedback_app.web.forms import Form
 from feedback_app.web.transaction import get_session
 
 QUERY_CODE_FORM = "query_code"  # the 补发查询码 form's key in render_detail(forms=...)
@@ -61,7 +61,7 @@ def load_visible(reference: str) -> Submission:
     return submission
 
 
-class QueryCodeForm(FlaskForm):
+class QueryCodeForm(Form):
     version = IntegerField(validators=[Optional()])
     # checked by the service against what the record holds, so that the message says why
     method = RadioField("核验反映人身份的方式", choices=[], validate_choice=False, id="qc-method")

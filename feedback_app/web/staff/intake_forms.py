@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -27,11 +26,11 @@ from feedback_app.core.text import clean_text, normalize_email, normalize_phone
 from feedback_app.core.words import KIND_LABELS, REPLY_BY_LABELS
 from feedback_app.intake import channels
 from feedback_app.intake.channels import MAX_REPRESENTATIVES
-from feedback_app.web.forms import ChoiceField
+from feedback_app.web.forms import ChoiceField, Form
 from feedback_app.web.staff.intake_fields import NO, YES, dates_since, parse_clock, parse_count, parse_day
 
 
-class IntakeForm(FlaskForm):
+class IntakeForm(Form):
     """What every channel asks: the matter, and whether and how to answer."""
 
     item = ChoiceField("涉及的整改事项", coerce=int, radio=False, missing="请选择通报中的整改事项")

@@ -18,7 +18,6 @@ from flask import (
 from flask import (
     session as cookie,
 )
-from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, StringField
 from wtforms.validators import DataRequired, ValidationError
 
@@ -45,6 +44,7 @@ from feedback_app.web.access import (
     start_session,
 )
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.forms import Form
 from feedback_app.web.limits import client_address
 from feedback_app.web.templating import staff_home
 from feedback_app.web.transaction import get_session
@@ -60,16 +60,16 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     username = StringField("用户名", filters=[_strip], validators=[DataRequired("请填写用户名")])
     password = PasswordField("密码", validators=[DataRequired("请填写密码")])
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     code = StringField("验证码", filters=[_strip], validators=[DataRequired("请填写验证码")])
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     current_password = PasswordField("当前密码", validators=[DataRequired("请填写当前密码")])
     new_password = PasswordField("新密码")
     new_password_confirm = PasswordField("再次输入新密码")
@@ -90,7 +90,7 @@ class PasswordForm(FlaskForm):
             raise ValidationError("两次输入的新密码不一致")
 
 
-class LogoutForm(FlaskForm):
+class LogoutForm(Form):
     pass
 
 

@@ -13,7 +13,6 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import BooleanField
 
@@ -26,6 +25,7 @@ from feedback_app.mailbox.health import mailbox_health
 from feedback_app.mailbox.inbound import ReleaseError, preview, release
 from feedback_app.web.access import current_staff, require
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.forms import Form
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("mailbox", __name__, url_prefix="/staff/mail")
@@ -36,7 +36,7 @@ PREVIEW_CHARS = 20_000
 STATUS_LABELS = {"stored": "待处理", "ingested": "已登记", "quarantined": "隔离中", "released": "已放行登记"}
 
 
-class ReleaseForm(FlaskForm):
+class ReleaseForm(Form):
     acknowledge = BooleanField("向发件人发送受理回执（含受理编号）")
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -29,6 +28,7 @@ from feedback_app.moderation.queue import visible_to
 from feedback_app.outcomes import publication, published, redaction
 from feedback_app.web.access import current_staff, may_here, require
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.forms import Form
 from feedback_app.web.staff.case_page import actor, load_visible
 from feedback_app.web.transaction import get_session
 
@@ -37,12 +37,12 @@ bp = Blueprint("publication", __name__, url_prefix="")
 FOLDER_PAGE = 100
 
 
-class PublishForm(FlaskForm):
+class PublishForm(Form):
     text = TextAreaField("公开的意见内容")
     reply_text = TextAreaField("公开的答复内容")
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(Form):
     reason = TextAreaField("撤回原因")
 
 

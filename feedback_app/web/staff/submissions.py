@@ -13,7 +13,6 @@ from flask import (
     url_for,
 )
 from flask import session as cookie
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from feedback_app.audit.log import record_action
@@ -22,6 +21,7 @@ from feedback_app.current import settings
 from feedback_app.intake.attachments import path_of
 from feedback_app.moderation import queue
 from feedback_app.web.access import current_staff, require
+from feedback_app.web.forms import Form
 from feedback_app.web.staff.case_page import actor, load_visible, render_detail
 from feedback_app.web.transaction import get_session
 
@@ -60,7 +60,7 @@ def _items(db) -> list[tuple[int, str]]:
 @require("queue.view")
 def search():
     """The search words travel in the signed session cookie, never in a URL or an access log."""
-    if not FlaskForm().validate():
+    if not Form().validate():
         abort(400)
     q = (request.form.get("q") or "").strip()[:100]
     if q:
