@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register_error_pages(app)
     # last: after-request hooks run last-registered first, so the request's transaction commits
     # before the others run (they only set headers) and holds the write lock no longer
-    transaction.init_db(app, make_engine(settings.database_url))
+    transaction.init_db(app, make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds))
     for group in COMMANDS:
         app.cli.add_command(group)
     return app

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import time
 
 import pytest
 from flask import abort
+from sqlalchemy import make_url
 
+from feedback_app.app import create_app
 from feedback_app.core.database import WriteGate
 from feedback_app.web.transaction import get_session
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -84,3 +88,31 @@ def test_the_gate_is_left_whatever_way_the_request_ends(app, bulletin):
         assert client.post(f"/test-write/{outcome}").status_code == status
         assert gate._threads.acquire(timeout=5), outcome  # left again
         gate._threads.release()
+
+
+def test_the_gate_is_left_when_the_write_lock_cannot_be_had(database_url, tmp_path, bulletin):
+    """Another program holds the database's write lock past the wait: the POST fails, and the gate is
+    free for the next writer (a gate kept would stop every later writer of this process)."""
+    app = create_app(make_settings(database_url, tmp_path, database_busy_seconds=0.2))
+    gate = app.extensions["db_write_gate"]
+    if not database_url.startswith("sqlite"):
+        assert gate is None  # PostgreSQL has no database-wide write lock to hold
+        return
+
+    @app.post("/test-write")
+    def write():
+        get_session()
+        return "ok"
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    other = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        assert app.test_client().post("/test-write").status_code in (500, 503)
+        assert gate._threads.acquire(timeout=5)  # not held
+        gate._threads.release()
+        other.execute("ROLLBACK")
+        assert app.test_client().post("/test-write").status_code == 200
+    finally:
+        other.close()
+        app.extensions["db_engine"].dispose()

@@ -36,6 +36,9 @@ class Settings:
     env: str = "production"
     instance_path: Path = DEFAULT_INSTANCE
     database_url: str = ""
+    # how long a SQLite writer waits for the write lock before the request fails (503): well under the
+    # time a server gives a request before it kills the worker (gunicorn: 30 s)
+    database_busy_seconds: float = 10.0
     secret_key: str = field(default="", repr=False)
     public_url: str = "http://127.0.0.1:5000"
     proxy_count: int = 0

@@ -76,9 +76,10 @@ def utcnow() -> datetime:
 WAL_CHECKPOINT_PAGES = 8000
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, busy_seconds: float = 30.0, **kwargs: Any) -> Engine:
+    """``busy_seconds``: how long a SQLite statement waits for a lock another connection holds."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": busy_seconds}, hide_parameters=True, **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
@@ -92,7 +93,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         # A statement that may fail halfway keeps the pages it changes in a statement journal, which
         # spills to a temporary file past 64 KiB: a comment's insert passes that (memory instead: +8%
         # comments per second). Temporary B-trees are then held in memory too; the exports' and the
@@ -198,7 +198,11 @@ def begin_immediate(session: Session) -> None:
         if gate is not None and not session.info.get(_GATE_HELD):
             gate.acquire()
             session.info[_GATE_HELD] = True
-        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        try:
+            session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+        except BaseException:  # no transaction began (the database busy or gone): nobody else may wait on us
+            release_write_gate(session)
+            raise
 
 
 def release_write_gate(session: Session) -> None:
@@ -264,8 +268,8 @@ def run_jobs(new_session: Callable[[], Session], jobs: list[Job]) -> None:
     for job in jobs:
         try:
             with new_session() as work:
-                begin_immediate(work)
                 try:
+                    begin_immediate(work)
                     job(work)
                     work.commit()
                 finally:

@@ -6,8 +6,8 @@ otherwise. Jobs a service left with ``after_commit`` run once the response has g
 transaction of its own.
 
 A GET writes nothing: its transaction is read-only (the database refuses a write) and is never
-committed; what a reading request leaves behind (a login's "last seen", the audit of a download) is a
-job after the response (``after_response``). A POST starts its transaction ready to write (on SQLite:
+committed; what a reading request leaves behind (a login's "last seen", the end of one that ran out) is
+a job after the response (``after_response``). A POST starts its transaction ready to write (on SQLite:
 through the write gate, holding the write lock), unless its view is marked ``late_write_lock`` and
 calls ``begin_write`` itself.
 """
@@ -93,12 +93,11 @@ def get_session() -> Session:
     """The request's session; a POST starts its transaction ready to write (see ``late_write_lock``)."""
     session: Session | None = g.get("db_session")
     if session is None:
-        session = current.sessions()()
+        session = g.db_session = current.sessions()()  # kept first: the request's end closes it however it began
         if request.method in SAFE_METHODS:
             begin_read_only(session)  # a GET writes nothing: the database would refuse it
         elif request.method == "POST" and not g.get("db_late_lock"):
             begin_immediate(session)
-        g.db_session = session
     return session
 
 
