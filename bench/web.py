@@ -180,7 +180,7 @@ def run(args) -> dict:
         with ExitStack() as stack:
             hello = stack.enter_context(Gunicorn("bench.hello:app", env=env, logdir=workdir,
                                                  workers=WORKERS, worker_class=WORKER_CLASS, name="hello"))
-            app = stack.enter_context(Gunicorn("feedback_app:create_app()", env=env, logdir=workdir,
+            app = stack.enter_context(Gunicorn("feedback_app.app:create_app()", env=env, logdir=workdir,
                                                workers=WORKERS, worker_class=WORKER_CLASS, name="app"))
             hello.start("/")
             app.start("/healthz")

@@ -1,7 +1,5 @@
 """Public feedback intake service for a district discipline inspection office.
 
-``create_app`` (in ``feedback_app.app``) wires it; ``docs/architecture.md`` shows the layers.
+``feedback_app.app.create_app`` wires it; ``docs/architecture.md`` shows the layers. Importing this
+package (as every module of it does) loads nothing else.
 """
-from feedback_app.app import create_app
-
-__all__ = ["create_app"]

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.config import Settings
 from feedback_app.core.database import Base, make_engine
 from feedback_app.migrations import upgrade

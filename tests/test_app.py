@@ -7,7 +7,7 @@ import itsdangerous
 import pytest
 from sqlalchemy import text
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.config import Settings, SettingsError
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.auth.accounts import authenticate, create_unit
 from feedback_app.core.models import AuditEntry, StaffUser, Unit

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.auth import accounts as service
 from feedback_app.core.database import utcnow

@@ -8,7 +8,7 @@ import pyotp
 import pytest
 import redis
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from tests.auth.helpers import PASSWORD, create_staff, login
 from tests.conftest import make_settings
 

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.core.models import AuditEntry, StaffSession, StaffUser, Unit
 from tests.auth.helpers import PASSWORD, create_staff, csrf_of, login, session_cookie

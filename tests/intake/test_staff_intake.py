@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.auth.accounts import create_unit
 from feedback_app.core.database import utcnow

@@ -13,7 +13,7 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.audit.log import verify
 from feedback_app.core import querycode
 from feedback_app.core.models import AuditEntry, Channel, Kind, OutboxMessage, ReplyBy, Submission, SubmissionEvent

@@ -185,7 +185,7 @@ def test_the_pending_texts_are_read_by_id_never_by_scanning_the_table(sqlite, se
 
 def test_the_command_line_mail_import_indexes_the_backlog_when_a_batch_is_due(sqlite, database_url, tmp_path,
                                                                                session, bulletin, monkeypatch):
-    from feedback_app import create_app
+    from feedback_app.app import create_app
     from feedback_app.mailbox.importer import import_paths
     from tests.mail.corpus import INGESTED, OVERSIZE_LIMIT, write_eml
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.database import within_budget
 from feedback_app.moderation import queue
 from tests.auth.helpers import client_as, create_staff

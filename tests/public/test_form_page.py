@@ -3,7 +3,7 @@ import re
 
 from sqlalchemy import update
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.models import Bulletin
 from feedback_app.web.public.form_page import CSRF_MARK, TOKEN_MARK
 from tests.conftest import make_settings

@@ -11,7 +11,7 @@ import zlib
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.logsafe import RedactingFilter, redact
 from feedback_app.core.models import OutboxMessage, Submission, SubmissionEvent
 from feedback_app.core.querycode import display

@@ -10,9 +10,9 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core.models import Submission
-from tests.conftest import make_settings
+from tests.conftest import SEED_SLUG, make_settings
 from tests.factories import FORM, form_fields, valid_data
 
 TRACK = "/track"
@@ -158,3 +158,15 @@ def test_two_workers_share_one_count_in_redis(database_url, tmp_path, session, b
     assert post_track(one, other).status_code == 400
     assert post_track(two, other).status_code == 400
 
+
+
+def test_a_client_over_the_limit_posting_to_no_bulletin_gets_not_found(database_url, tmp_path, bulletin, apps):
+    app = make_app(database_url, tmp_path, ratelimit_enabled=True, ratelimit_submit="1 per minute")
+    apps.append(app)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    [addr] = addresses(1)
+    assert post_feedback(client, "建议涉企会议提前三天通知企业，避免临时召集。", addr).status_code == 303
+    response = client.post(FORM.replace(SEED_SLUG, "no-such-bulletin"), data=valid_data(),
+                           environ_base={"REMOTE_ADDR": addr})
+    assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)

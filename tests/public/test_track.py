@@ -7,7 +7,7 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from feedback_app import create_app
+from feedback_app.app import create_app
 from feedback_app.core import querycode, states
 from feedback_app.core.models import State, Submission
 from tests.conftest import make_settings

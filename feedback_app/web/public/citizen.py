@@ -51,6 +51,7 @@ from feedback_app.outcomes.tracking import (
 )
 from feedback_app.web.access import public
 from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.errors import error_page
 from feedback_app.web.limits import limit_view
 from feedback_app.web.public.form_page import (
     CSRF_MARK,
@@ -323,8 +324,8 @@ def rate_reply():
 def _form_rate_limited(_limit):
     assert request.view_args is not None  # the form's URL rule matched
     facts = form_facts(request.view_args["slug"])
-    if facts is None:
-        abort(404)
+    if facts is None:  # a breach handler answers with a response; it does not raise
+        return make_response(error_page(404))
     return _render_form(facts, _feedback_form(facts), request.form.get("form_token", ""),
                         "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
 
