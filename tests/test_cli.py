@@ -48,7 +48,7 @@ def test_feedback_app_command_and_flask_app_option_agree(tmp_path, database_url)
     out = subprocess.run([bindir / "feedback-app", "bulletin", "import"], env=env, check=True,
                          capture_output=True, text=True).stdout
     assert SEED_SLUG in out
-    listed = subprocess.run([bindir / "flask", "--app", "feedback_app", "bulletin", "list"], env=env,
+    listed = subprocess.run([bindir / "flask", "--app", "feedback_app.app", "bulletin", "list"], env=env,
                             check=True, capture_output=True, text=True, cwd=ROOT).stdout
     assert SEED_SLUG in listed
     helptext = subprocess.run([bindir / "feedback-app", "--help"], env=env, check=True,
