@@ -47,7 +47,7 @@ from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
 from feedback_app.web.limits import client_address
 from feedback_app.web.templating import staff_home
-from feedback_app.web.transaction import get_session
+from feedback_app.web.transaction import after_response, get_session
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 
@@ -99,9 +99,9 @@ def _page(template: str, status: int = 200, **context):
     return make_response(render_template(template, **context), status)
 
 
-def _audit(action: str, user: StaffUser | None = None, **details) -> None:
-    record(
-        get_session(), settings(),
+def _entry(action: str, user: StaffUser | None, details: dict[str, Any]) -> dict[str, Any]:
+    """The audit entry of ``action`` by ``user`` (anonymous: a failed login), from this request."""
+    return dict(
         action=action,
         actor=user.username if user is not None else "anonymous",
         actor_id=user.id if user is not None else None,
@@ -111,11 +111,16 @@ def _audit(action: str, user: StaffUser | None = None, **details) -> None:
     )
 
 
+def _audit(action: str, user: StaffUser | None = None, **details) -> None:
+    record(get_session(), settings(), **_entry(action, user, details))
+
+
 def _failed(action: str, user: StaffUser | None = None, **details) -> None:
-    """Record a failed attempt and keep it, although the answer is an error (which rolls back)."""
+    """Record a failed attempt, in a transaction of its own after the response: the request's answer is
+    an error, which rolls its own back."""
     g.auth_failed = True  # counted by the rate limits
-    _audit(action, user, **details)
-    get_session().commit()
+    s, entry = settings(), _entry(action, user, details)
+    after_response(lambda db: record(db, s, **entry))
 
 
 def _after_login():
