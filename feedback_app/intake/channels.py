@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import Channel, Kind, ReplyBy
 from feedback_app.core.text import normalize_email, normalize_phone
+from feedback_app.intake import rules
 from feedback_app.intake.attachments import IncomingFile
 from feedback_app.intake.service import Draft
 
@@ -113,7 +114,7 @@ def e164(value: str | None, what: str = "电话号码") -> str | None:
         return None
     number = normalize_phone(value)
     if number is None:
-        raise ChannelError(f"{what}无效：请填写手机号，或带区号的固定电话，如 020-82378781")
+        raise ChannelError(rules.phone_invalid(what))
     return number
 
 
@@ -126,32 +127,12 @@ def representatives_problem(count: int) -> str | None:
     return None
 
 
-def reply_problems(contact: Contact, *, name: str | None, phone: str | None, email: str | None,
-                   address: str | None) -> dict[str, str]:
-    """What the chosen way of answering still needs, by contact field; the values as they will be stored."""
-    problems: dict[str, str] = {}
-    if contact.anonymous:
-        if contact.reply_by != ReplyBy.online:
-            problems["reply_by"] = "匿名反映只能凭查询码在网上查看答复，请选择“网上查询答复”或取消匿名"
-        return problems
-    if contact.reply_by == ReplyBy.phone and not phone:
-        problems["phone"] = "选择电话答复时，请填写联系电话"
-    if contact.reply_by == ReplyBy.email and not email:
-        problems["email"] = "选择电子邮件答复时，请填写电子邮箱"
-    if contact.reply_by == ReplyBy.letter:
-        if not name:
-            problems["name"] = "选择书面信函答复时，请填写收信人姓名"
-        if not address:
-            problems["address"] = "选择书面信函答复时，请填写通信地址"
-    return problems
-
-
 def _email(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     normalized = normalize_email(value.strip())
     if normalized is None:
-        raise ChannelError("电子邮箱格式不正确，例如 zhangsan@example.com")
+        raise ChannelError(rules.EMAIL_INVALID)
     return normalized
 
 
@@ -180,7 +161,8 @@ def _local_iso(moment: datetime, tz: ZoneInfo) -> str:
 
 def _draft(channel: Channel, matter: Matter, contact: Contact, *, name, phone, email, address,
            received_at, counts_from=None, facts, attachments=(), form_token=None) -> Draft:
-    problems = reply_problems(contact, name=name, phone=phone, email=email, address=address)
+    problems = rules.reply_problems(contact.reply_by, contact.anonymous, name=name, phone=phone, email=email,
+                                    address=address)
     if problems:
         raise ChannelError(next(iter(problems.values())))
     anonymous = contact.anonymous

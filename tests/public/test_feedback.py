@@ -85,7 +85,7 @@ def test_receipt_is_not_cached(client, bulletin):
     ({"reply_by": "fax"}, "reply_by", "请选择答复方式"),
     ({"reply_by": "phone"}, "phone", "请填写联系电话"),
     ({"reply_by": "email"}, "email", "请填写电子邮箱"),
-    ({"reply_by": "letter", "address": "黄埔区某路1号", "name": None}, "name", "收件人姓名"),
+    ({"reply_by": "letter", "address": "黄埔区某路1号", "name": None}, "name", "收信人姓名"),
     ({"reply_by": "letter", "name": "张三", "address": None}, "address", "请填写通信地址"),
     ({"phone": "12345"}, "phone", "电话号码无效"),
     ({"phone": "138001380001"}, "phone", "电话号码无效"),

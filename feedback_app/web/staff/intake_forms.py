@@ -22,30 +22,21 @@ from wtforms.validators import Length, Optional
 
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import Kind, ReplyBy
-from feedback_app.core.text import clean_text, normalize_email, normalize_phone
-from feedback_app.core.words import KIND_LABELS, REPLY_BY_LABELS
-from feedback_app.intake import channels
+from feedback_app.core.text import clean_text, normalize_phone
+from feedback_app.core.words import REPLY_BY_LABELS
+from feedback_app.intake import channels, rules
 from feedback_app.intake.channels import MAX_REPRESENTATIVES
-from feedback_app.web.forms import ChoiceField, Form
+from feedback_app.web.forms import ChoiceField, CommentForm
 from feedback_app.web.staff.intake_fields import NO, YES, dates_since, parse_clock, parse_count, parse_day
 
 
-class IntakeForm(Form):
-    """What every channel asks: the matter, and whether and how to answer."""
+class IntakeForm(CommentForm):
+    """What every channel asks: the comment's fields (``CommentForm``), and what the clerk told the person."""
 
-    item = ChoiceField("涉及的整改事项", coerce=int, radio=False, missing="请选择通报中的整改事项")
-    kind = ChoiceField("反映类型", choices=[(k.value, KIND_LABELS[k]) for k in Kind],
-                       default=Kind.suggestion.value, missing="请选择反映类型")
     body = TextAreaField("反映内容", filters=[clean_text])
     reply_by = ChoiceField("希望的答复方式", choices=[(r.value, REPLY_BY_LABELS[r]) for r in ReplyBy],
-                           missing="请选择答复方式")
+                           missing="请选择答复方式")  # asked of the person: no answer is assumed
     anonymous = BooleanField("匿名反映（不保存姓名、电话和地址）")
-    name = StringField("姓名", filters=[clean_text],
-                       validators=[Optional(), Length(max=50, message="姓名不超过50个字")])
-    phone = StringField("联系电话", filters=[clean_text])
-    email = StringField("电子邮箱", filters=[clean_text])
-    address = StringField("通信地址", filters=[clean_text],
-                          validators=[Optional(), Length(max=200, message="地址不超过200个字")])
     publish_consent = BooleanField("反映人同意在答复时公开意见内容（不含任何个人信息）")
     privacy_notice = BooleanField("已向反映人说明个人信息的用途、谁能看到和保存期限")
     form_token = HiddenField()
@@ -56,32 +47,18 @@ class IntakeForm(Form):
     MATTER = ("item", "kind", "body")
     REPLY = ("reply_by", "anonymous", "name", "phone", "email", "address", "privacy_notice", "publish_consent")
 
-    def __init__(self, *args, item_choices, body_range, tz: ZoneInfo, **kwargs):
+    def __init__(self, *args, tz: ZoneInfo, **kwargs):
         super().__init__(*args, **kwargs)
         order = {name: i for i, name in enumerate(self.page_order)}
         fields = sorted(self._fields.items(), key=lambda kv: order.get(kv[0], len(order)))
         self._fields: dict[str, Any] = dict(fields)
-        self.item.choices = item_choices
-        self.body_range = body_range
         self.tz = tz
-        self.normalized_phone: str | None = None
-        self.normalized_email: str | None = None
 
     @property
     def today(self) -> date:
         return utcnow().astimezone(self.tz).date()
 
     # pieces ----------------------------------------------------------------------------------
-    def _check_body(self) -> None:
-        low, high = self.body_range
-        length = len(self.body.data or "")
-        if length == 0:
-            self.body.errors.append(f"请填写{self.body_label}")
-        elif length < low:
-            self.body.errors.append(f"{self.body_label}至少 {low} 个字，目前 {length} 个字")
-        elif length > high:
-            self.body.errors.append(f"{self.body_label}最多 {high} 个字，目前 {length} 个字，请精简")
-
     def _check_day(self, field, *, required: bool, what: str) -> date | None:
         if not field.data:
             if required:
@@ -115,42 +92,13 @@ class IntakeForm(Form):
             return None
         return moment
 
-    def _check_contacts(self) -> None:
-        if self.anonymous.data:
-            return
-        if self.phone.data:
-            self.normalized_phone = normalize_phone(self.phone.data)
-            if self.normalized_phone is None:
-                self.phone.errors.append("电话号码无效：请填写手机号，或带区号的固定电话，如 020-82378781")
-        if self.email.data:
-            self.normalized_email = normalize_email(self.email.data)
-            if self.normalized_email is None:
-                self.email.errors.append("电子邮箱格式不正确，例如 zhangsan@example.com")
-
-    def _check_reply(self, *, name=None, phone=None, address=None) -> None:
-        """The answer chosen needs its contact; ``phone``/``name``/``address``: what stands in for them."""
-        if self.reply_by.errors:
-            return
-        contact = self.contact()
-        problems = channels.reply_problems(
-            contact,
-            name=self.name.data or name,
-            phone=self.phone.data or phone,
-            email=self.email.data,
-            address=self.address.data or address,
-        )
-        for key, message in problems.items():
-            field = getattr(self, key)
-            if message not in field.errors and not field.errors:
-                field.errors.append(message)
-
     def contact(self) -> channels.Contact:
         return channels.Contact(
             reply_by=ReplyBy(self.reply_by.data) if self.reply_by.data else ReplyBy.online,
             anonymous=bool(self.anonymous.data),
             name=self.name.data or None,
-            phone=self.normalized_phone,
-            email=self.normalized_email,
+            phone=self.phone_e164,
+            email=self.email_normalized,
             address=self.address.data or None,
             publish_consent=bool(self.publish_consent.data),
             privacy_notice=bool(self.privacy_notice.data),
@@ -158,10 +106,6 @@ class IntakeForm(Form):
 
     def matter(self, bulletin_id: int) -> channels.Matter:
         return channels.Matter(bulletin_id, self.item.data, Kind(self.kind.data), self.body.data)
-
-    def finish(self, ok: bool) -> bool:
-        return ok and not any(f.errors for f in self)
-
 
 class PhoneForm(IntakeForm):
     caller_number = StringField("来电号码", filters=[clean_text])
@@ -189,7 +133,6 @@ class PhoneForm(IntakeForm):
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
-        self._check_body()
         self.called_at = self._check_moment(self.call_date, self.call_time, "来电")
         if not self.duration.data:
             self.duration.errors.append("请填写通话时长")
@@ -205,13 +148,11 @@ class PhoneForm(IntakeForm):
             else:
                 self.caller = normalize_phone(self.caller_number.data)
                 if self.caller is None:
-                    self.caller_number.errors.append(
-                        "来电号码无效：请填写手机号，或带区号的固定电话，如 020-82378781")
+                    self.caller_number.errors.append(rules.phone_invalid("来电号码"))
         elif not self.caller_withheld.data:
             self.caller_number.errors.append("请填写来电号码；号码未显示的，请勾选下面的“来电号码未显示”")
-        self._check_contacts()
-        self._check_reply(phone=self.caller)
-        return self.finish(ok)
+        self.check_comment(phone=self.caller)
+        return self.settled(ok)
 
     def call(self, bulletin_id: int, taken_by: channels.StaffRef) -> channels.PhoneCall:
         assert self.called_at is not None and self.duration_minutes is not None  # validated
@@ -252,17 +193,15 @@ class LetterForm(IntakeForm):
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
-        self._check_body()
         self.postmark_on = self._check_day(self.postmark_date, required=False, what="邮戳日期")
         self.arrived_on = self._check_day(self.arrival_date, required=True, what="到达日期")
         if self.postmark_on and self.arrived_on and self.postmark_on > self.arrived_on:
             self.postmark_date.errors.append("邮戳日期不能晚于到达日期")
-        self._check_contacts()
-        self._check_reply()
+        self.check_comment()
         self.scans.errors = list(self.scans.errors) + self.scan_problems
         if self.chosen_scans and any(f.errors for f in self):
             self.scans.errors.append("为安全起见，提交未成功时不保留已选的文件，请重新选择扫描件")
-        return self.finish(ok)
+        return self.settled(ok)
 
     def letter(self, bulletin_id: int, envelope_note_text: str | None,
                scans: tuple) -> channels.Letter:
@@ -308,7 +247,6 @@ class VisitForm(IntakeForm):
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
-        self._check_body()
         anonymous = bool(self.anonymous.data)
         filled = 0
         for name, phone in self.rows():
@@ -321,7 +259,7 @@ class VisitForm(IntakeForm):
             if phone.data:
                 number = normalize_phone(phone.data)
                 if number is None:
-                    phone.errors.append("电话号码无效：请填写手机号，或带区号的固定电话")
+                    phone.errors.append(rules.phone_invalid())
             self.people.append((name.data or None, number))
         count = filled + self.extra_rows
         if count > MAX_REPRESENTATIVES or not anonymous:
@@ -337,11 +275,10 @@ class VisitForm(IntakeForm):
         self.visited_at = self._check_moment(self.visit_date, self.visit_time, "来访")
         if not self.place.data:
             self.place.errors.append("请填写接待地点")
-        self._check_contacts()
         first_name = next((n for n, _p in self.people if n), None)
         first_phone = next((p for _n, p in self.people if p), None)
-        self._check_reply(name=first_name, phone=first_phone)
-        return self.finish(ok)
+        self.check_comment(name=first_name, phone=first_phone)
+        return self.settled(ok)
 
     def visit(self, bulletin_id: int, received_by: channels.StaffRef) -> channels.Visit:
         assert self.visited_at is not None  # validated
