@@ -59,8 +59,16 @@ def import_bulletin(session: Session, text: str, slug: str) -> ImportResult:
     return ImportResult(bulletin, created=True)
 
 
+NEWEST_FIRST = (Bulletin.published_on.desc(), Bulletin.id.desc())  # two of one day: the later imported first
+
+
 def list_bulletins(session: Session) -> list[Bulletin]:
-    return list(session.scalars(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc())))
+    return list(session.scalars(select(Bulletin).order_by(*NEWEST_FIRST)))
+
+
+def latest(session: Session) -> Bulletin | None:
+    """The bulletin published last: what comments that name none are about."""
+    return session.scalar(select(Bulletin).order_by(*NEWEST_FIRST).limit(1))
 
 
 def get_bulletin(session: Session, slug: str) -> Bulletin | None:

@@ -18,9 +18,10 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from feedback_app.audit.log import record
+from feedback_app.bulletin.service import latest
 from feedback_app.core.config import Settings
 from feedback_app.core.database import run_after_commit, utcnow
-from feedback_app.core.models import Bulletin, InboundMessage, InboundStatus, Submission
+from feedback_app.core.models import InboundMessage, InboundStatus, Submission
 from feedback_app.intake.attachments import sniff
 from feedback_app.intake.service import Receipt, create_submission
 from feedback_app.mailbox.draft import build_draft
@@ -102,10 +103,6 @@ def _describe(row: InboundMessage, parsed: Parsed) -> None:
     row.subject = parsed.subject[:500] or None
 
 
-def latest_bulletin(session: Session) -> Bulletin | None:
-    return session.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
-
-
 def ingest(factory: sessionmaker[Session], settings: Settings, inbound_id: int) -> Outcome:
     """Step 2: parse a stored message and, in one transaction, create its submission and mark it
     ingested, or quarantine it. Done already: nothing happens."""
@@ -121,7 +118,7 @@ def ingest(factory: sessionmaker[Session], settings: Settings, inbound_id: int) 
             return _outcome(session, row, done_now=False)
         parsed = parse_message(row.raw, Limits.of(settings))
         _describe(row, parsed)
-        bulletin = latest_bulletin(session)
+        bulletin = latest(session)
         reason = parsed.problem or parsed.bounce or parsed.auto_reply or _unreadable(parsed)
         reason = reason or (None if bulletin else NO_BULLETIN)
         if reason is None:
@@ -210,7 +207,7 @@ def release(session: Session, settings: Settings, inbound_id: int, *, actor, cli
                           .execution_options(populate_existing=True)).first()
     if row is None or row.status != InboundStatus.quarantined.value:
         raise ReleaseError("这封邮件不在隔离区，可能已被其他人处理")
-    bulletin = latest_bulletin(session)
+    bulletin = latest(session)
     if bulletin is None:
         raise ReleaseError(NO_BULLETIN)
     facts = {"released": {"by": actor.username, "quarantine_reason": row.reason}}

@@ -43,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from feedback_app.bulletin.service import latest
 from feedback_app.core.config import Settings
 from feedback_app.core.models import (
     Bulletin,
@@ -181,10 +182,7 @@ def labels():
 
 
 def item_titles(session: Session, bulletin_id: int | None) -> dict[int, str]:
-    if bulletin_id is None:
-        bulletin = session.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
-    else:
-        bulletin = session.get(Bulletin, bulletin_id)
+    bulletin = latest(session) if bulletin_id is None else session.get(Bulletin, bulletin_id)
     titles = {0: "整改工作整体"}
     if bulletin is not None:
         titles.update({i.number: i.title for i in bulletin.items})

@@ -6,9 +6,9 @@ import time
 from datetime import date, datetime, timedelta
 
 from flask import Blueprint, current_app, make_response, render_template, request
-from sqlalchemy import select
 
-from feedback_app.core.models import Bulletin, Role
+from feedback_app.bulletin.service import list_bulletins
+from feedback_app.core.models import Role
 from feedback_app.current import settings
 from feedback_app.outcomes import charts, monthly, statistics
 from feedback_app.web.access import current_staff, may_here, public, require
@@ -55,7 +55,7 @@ def staff_stats():
     db = get_session()
     today = _today()
     period, notice = _staff_period(today)
-    bulletins = list(db.scalars(select(Bulletin).order_by(Bulletin.published_on.desc())))
+    bulletins = list_bulletins(db)
     slug = request.args.get("bulletin") or ""
     bulletin = next((b for b in bulletins if b.slug == slug), None)
     viewer = current_staff()

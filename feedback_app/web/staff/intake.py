@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from feedback_app.audit.log import record
+from feedback_app.bulletin.service import latest
 from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import Bulletin, Channel, ReplyBy, Role, StaffUser
@@ -83,10 +84,6 @@ def _signer() -> URLSafeTimedSerializer:
 
 def _new_token() -> str:
     return _signer().dumps(secrets.token_urlsafe(16))
-
-
-def _latest_bulletin(db) -> Bulletin | None:
-    return db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
 
 
 def _item_choices(bulletin: Bulletin) -> list[tuple[int, str]]:
@@ -198,7 +195,7 @@ def _finish(db, form, bulletin, template: str, build, channel: Channel, **extra)
 @bp.get("/")
 @require("intake.register")
 def index():
-    return _render_index(_latest_bulletin(get_session()))
+    return _render_index(latest(get_session()))
 
 
 @bp.route("/phone", methods=["GET", "POST"])
@@ -206,7 +203,7 @@ def index():
 @keeps_input
 def phone():
     db = get_session()
-    bulletin = _latest_bulletin(db)
+    bulletin = latest(db)
     if bulletin is None:
         return _no_bulletin()
     me = current_staff()
@@ -236,7 +233,7 @@ def phone():
 @keeps_input
 def letter():
     db = get_session()
-    bulletin = _latest_bulletin(db)
+    bulletin = latest(db)
     if bulletin is None:
         return _no_bulletin()
     limits = letter_limits(settings())
@@ -265,7 +262,7 @@ def letter():
 @keeps_input
 def visit():
     db = get_session()
-    bulletin = _latest_bulletin(db)
+    bulletin = latest(db)
     if bulletin is None:
         return _no_bulletin()
     me = current_staff()

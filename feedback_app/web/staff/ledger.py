@@ -20,7 +20,8 @@ from flask import session as cookie
 from sqlalchemy import select
 
 from feedback_app import current
-from feedback_app.core.models import Bulletin, Unit
+from feedback_app.bulletin.service import latest
+from feedback_app.core.models import Unit
 from feedback_app.current import settings
 from feedback_app.moderation import queue
 from feedback_app.outcomes import ledger
@@ -51,7 +52,7 @@ def index():
     db = get_session()
     filters = _filters(request.args)
     stmt = ledger.statement(db, settings(), viewer, filters, personal=False)
-    bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc()).limit(1))
+    bulletin = latest(db)
     return render_template(
         "ledger/index.html",
         filters=filters,

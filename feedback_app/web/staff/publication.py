@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import TextAreaField
 
-from feedback_app.bulletin.service import get_bulletin, item_title
+from feedback_app.bulletin.service import get_bulletin, item_title, latest
 from feedback_app.core import clocks
 from feedback_app.core.masking import identity_of
 from feedback_app.core.models import Bulletin, Deadline, Submission, Unit
@@ -145,10 +145,7 @@ def withdraw(reference: str):
 # ---------- the item folder ----------
 
 def _bulletin_for(db, slug: str | None) -> Bulletin:
-    if slug:
-        bulletin = get_bulletin(db, slug)
-    else:
-        bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc(), Bulletin.id.desc()).limit(1))
+    bulletin = get_bulletin(db, slug) if slug else latest(db)
     if bulletin is None:
         abort(404)
     return bulletin

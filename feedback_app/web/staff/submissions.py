@@ -16,7 +16,8 @@ from flask import session as cookie
 from sqlalchemy import select
 
 from feedback_app.audit.log import record_action
-from feedback_app.core.models import Attachment, Bulletin, State, Unit
+from feedback_app.bulletin.service import latest
+from feedback_app.core.models import Attachment, State, Unit
 from feedback_app.current import settings
 from feedback_app.intake.attachments import path_of
 from feedback_app.moderation import queue
@@ -52,7 +53,7 @@ def queue_page():
 
 
 def _items(db) -> list[tuple[int, str]]:
-    bulletin = db.scalar(select(Bulletin).order_by(Bulletin.published_on.desc()).limit(1))
+    bulletin = latest(db)
     return [(i.number, i.title) for i in bulletin.items] if bulletin else []
 
 
