@@ -18,7 +18,7 @@ from feedback_app import current
 from feedback_app.auth import logins
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import StaffSession, StaffUser
-from feedback_app.core.permissions import may, roles_for
+from feedback_app.core.permissions import Actor, may, roles_for
 from feedback_app.web.transaction import after_response, get_session
 
 COOKIE = "staff_session"
@@ -80,6 +80,14 @@ def init_staff_sessions(app: Flask) -> None:
     app.after_request(_write_cookie)
     app.context_processor(lambda: {"staff": current_staff()})
     app.add_template_global(may_here, "may")
+
+
+def actor() -> Actor:
+    """The logged-in staff member, acting from this request's address."""
+    user = current_staff()
+    if user is None:
+        abort(403)
+    return Actor(user, request.remote_addr)
 
 
 def current_staff() -> StaffUser | None:

@@ -396,3 +396,17 @@ def test_the_submission_page_shows_the_channel_facts_masked_for_handlers(app, cl
     handler = client_as(app, people["handler"])
     page = handler.get(f"/staff/submissions/{reference}").get_data(as_text=True)
     assert "来电登记信息" in page and "138****8000" in page and "13800138000" not in page
+
+
+@pytest.mark.parametrize("token", ["", "forged-token"])
+def test_a_form_without_a_token_of_ours_is_not_saved_and_keeps_what_was_typed(clerk, settings, session, token):
+    response = post(clerk, PHONE, {**phone_data(settings), "form_token": token})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "页面已过期。您填写的内容已保留，请检查后再次提交。" in html
+    assert CALL_BODY in html
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Submission)) == 0
+    fresh = hidden_fields(html)["form_token"]
+    assert fresh not in ("", token)
+    again = post(clerk, PHONE, {**phone_data(settings), "form_token": fresh})  # the page as it came back
+    assert again.status_code == 303

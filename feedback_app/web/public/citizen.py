@@ -1,8 +1,6 @@
 """The citizen form, the receipt and the query page. Thin handlers: the work is in intake."""
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from typing import Any
 
@@ -23,7 +21,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import CombinedMultiDict
@@ -62,6 +59,7 @@ from feedback_app.web.public.form_page import (
     form_facts,
 )
 from feedback_app.web.public.forms import (
+    FORM_TOKENS,
     FeedbackForm,
     FollowUpForm,
     RatingForm,
@@ -71,21 +69,9 @@ from feedback_app.web.transaction import get_session, late_write_lock
 
 bp = Blueprint("public", __name__)
 
-FORM_TOKEN_MAX_AGE = 24 * 3600
 TRACK_GRANT_SECONDS = 30 * 60
 RECEIPT_SECONDS = 15 * 60  # how long this browser can show the receipt again (a refresh, a print)
 
-
-
-def _signer() -> URLSafeTimedSerializer:
-    """The form token's serializer, made once per app and key (making one serializes a test value)."""
-    key = current_app.secret_key
-    assert key is not None  # create_app sets SECRET_KEY from the settings
-    cached = current_app.extensions.get("feedback_form_signer")
-    if cached is None or cached[0] != key:
-        signer = URLSafeTimedSerializer(key, salt="feedback-form", signer_kwargs={"digest_method": hashlib.sha1})
-        cached = current_app.extensions["feedback_form_signer"] = (key, signer)
-    return cached[1]
 
 
 def _csrf_enabled() -> bool:
@@ -116,13 +102,13 @@ def _form_html(bulletin: Bulletin, form: FeedbackForm, notice: str | None, csrf_
     )
 
 
-def _render_form(facts: FormFacts, form: FeedbackForm, form_token: str, notice: str | None = None,
-                 status: int = 200):
+def _render_form(facts: FormFacts, form: FeedbackForm, notice: str | None = None, status: int = 200):
     """The form again, as the citizen filled it in, with what is wrong next to each field."""
     bulletin = get_bulletin(get_session(), facts.slug)
     if bulletin is None:
         abort(404)
-    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None, form_token)
+    html = _form_html(bulletin, form, notice, generate_csrf() if _csrf_enabled() else None,
+                      form.form_token.data or "")
     return _no_store(make_response(html, status))
 
 
@@ -131,10 +117,6 @@ def _blank_form(facts: FormFacts, bulletin: Bulletin, item: int | None) -> str:
     if item is not None:
         form.item.data = item
     return _form_html(bulletin, form, None, CSRF_MARK if _csrf_enabled() else None, TOKEN_MARK)
-
-
-def _new_form_token() -> str:
-    return _signer().dumps(secrets.token_urlsafe(16))
 
 
 @bp.route("/bulletins/<slug>/feedback", methods=["GET", "POST"])
@@ -152,7 +134,7 @@ def feedback(slug: str):
                       lambda bulletin, chosen: _blank_form(facts, bulletin, chosen))
     if page is None:
         abort(404)
-    html = fill(page, generate_csrf() if _csrf_enabled() else None, _new_form_token())
+    html = fill(page, generate_csrf() if _csrf_enabled() else None, FORM_TOKENS.new())
     return _no_store(make_response(html))
 
 
@@ -160,24 +142,9 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     s = settings()
     # CSRFProtect has checked the token before this view (and the form fails when it refused it)
     form = _feedback_form(facts, formdata=CombinedMultiDict([request.form, request.files]), meta={"csrf": False})
-    valid = form.validate()
-    notice = problem()  # the CSRF token was bad: the form comes back as it was filled in
-    form_token = request.form.get("form_token", "")
-    try:
-        nonce, signed_at = _signer().loads(form_token, max_age=FORM_TOKEN_MAX_AGE, return_timestamp=True)
-    except BadSignature:
-        nonce, signed_at = None, None
-        form_token = _new_form_token()
-        notice = notice or "页面已过期。"
-    if request.form.get("website"):
-        notice = "提交未通过校验，请刷新页面后重试。"
-    elif nonce is not None and time.time() - signed_at.timestamp() < s.min_fill_seconds:
-        notice = "提交过快，请确认填写的内容后再次提交。"
-    if not valid or notice:
-        if form.attachments.errors and form.incoming:
-            form.attachments.errors.append("为安全起见，请重新选择附件")
-        message = f"{notice}您填写的内容已保留，请检查后再次提交。" if notice and notice.startswith("页面已过期") else notice
-        return _render_form(facts, form, form_token, message or "提交未成功，请按提示修改后再提交。", 400)
+    if not form.validate():
+        return _render_form(facts, form, form.notice(), 400)
+    assert form.nonce is not None  # validated
 
     anonymous = bool(form.anonymous.data)
     draft = Draft(
@@ -195,7 +162,7 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
         email=form.email_normalized,
         address=form.address.data or None,
         attachments=tuple(form.incoming),
-        form_token=nonce,
+        form_token=form.nonce,
         client=request.remote_addr,
     )
     prepared = prepare_submission(s, draft)  # before the lock: it holds only the statements
@@ -212,7 +179,7 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
         receipt = store_submission(db, s, prepared)
     except IntegrityError:  # the same form submitted twice at once: the other request won
         db.rollback()
-        receipt = receipt_for_token(db, s, nonce)
+        receipt = receipt_for_token(db, s, form.nonce)
         if receipt is None:
             raise
     return _to_receipt(receipt)
@@ -326,8 +293,7 @@ def _form_rate_limited(_limit):
     facts = form_facts(request.view_args["slug"])
     if facts is None:  # a breach handler answers with a response; it does not raise
         return make_response(error_page(404))
-    return _render_form(facts, _feedback_form(facts), request.form.get("form_token", ""),
-                        "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
+    return _render_form(facts, _feedback_form(facts), "提交过于频繁，请稍后再提交。您填写的内容已保留。", 429)
 
 
 def _track_rate_limited(_limit):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from wtforms import FileField
+from flask_wtf.file import FileField, FileRequired
+from wtforms.validators import ValidationError
 
 from feedback_app.audit.log import record
 from feedback_app.core.calendar import (
@@ -14,17 +15,24 @@ from feedback_app.core.calendar import (
 )
 from feedback_app.core.clocks import recount_open
 from feedback_app.current import settings
-from feedback_app.web.access import require
+from feedback_app.web.access import actor, require
 from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
-from feedback_app.web.staff.case_page import actor
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("calendar", __name__, url_prefix="/staff")
 
 
 class CalendarForm(Form):
-    calendar = FileField("新的日历文件（JSON）")
+    calendar = FileField("新的日历文件（JSON）", validators=[FileRequired("请选择日历文件")])
+
+    def validate_calendar(self, field: FileField) -> None:
+        """The file must be a calendar the clocks can count with (``core.calendar``); kept read."""
+        self.content: bytes = field.data.read()
+        try:
+            self.parsed = validate_calendar_text(self.content)
+        except CalendarError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 @bp.route("/admin/calendar", methods=["GET", "POST"])
@@ -34,19 +42,15 @@ def page():
     form = CalendarForm()
     status = 200
     if request.method == "POST":
-        upload = request.files.get("calendar")
         if not form.validate():
-            form.calendar.errors = [f"{problem() or '页面已过期。'}请重新上传"]
-            status = 400
-        elif upload is None or not upload.filename:
-            form.calendar.errors = ["请选择日历文件"]
+            if problem():
+                form.calendar.errors = [f"{problem()}请重新上传"]
             status = 400
         else:
-            data = upload.read()
             try:
                 # the running clocks first, with the new calendar: one it cannot count is refused whole
-                moved = recount_open(get_session(), settings(), validate_calendar_text(data))
-                path = save_calendar(settings(), data)
+                moved = recount_open(get_session(), settings(), form.parsed)
+                path = save_calendar(settings(), form.content)
             except CalendarError as exc:
                 form.calendar.errors = [str(exc)]
                 status = 400

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, render_template
 from sqlalchemy import select
 from wtforms import IntegerField, RadioField, TextAreaField
 from wtforms.validators import Optional
@@ -26,7 +26,7 @@ from feedback_app.core.models import (
     Submission,
     Unit,
 )
-from feedback_app.core.permissions import HANDLER, Actor, may
+from feedback_app.core.permissions import HANDLER, may
 from feedback_app.core.words import STAFF_EVENT_WORDS
 from feedback_app.current import settings
 from feedback_app.intake import channel_facts
@@ -39,14 +39,6 @@ from feedback_app.web.transaction import get_session
 
 QUERY_CODE_FORM = "query_code"  # the 补发查询码 form's key in render_detail(forms=...)
 
-
-
-def actor() -> Actor:
-    """The logged-in staff member, acting from this request's address."""
-    user = current_staff()
-    if user is None:
-        abort(403)
-    return Actor(user, request.remote_addr)
 
 
 def load_visible(reference: str) -> Submission:

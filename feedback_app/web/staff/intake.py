@@ -7,14 +7,12 @@ session cookie (never in a URL), for this staff member, for a few minutes.
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import time
 from datetime import datetime
 from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     make_response,
     redirect,
     render_template,
@@ -24,7 +22,6 @@ from flask import (
 from flask import (
     session as cookie,
 )
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -46,8 +43,9 @@ from feedback_app.intake.service import (
     receipt_for_token,
 )
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.csrf import keeps_input
 from feedback_app.web.staff.intake_forms import (
+    FORM_TOKENS,
     LetterForm,
     PhoneForm,
     VisitForm,
@@ -60,11 +58,8 @@ bp = Blueprint("intake", __name__, url_prefix="/staff/intake")
 CLERKS = sorted(roles_for("intake.register") & STAFF)  # who may be named as having taken a call
 RECEIPT_KEY = "intake_receipt"
 RECEIPT_SECONDS = 10 * 60  # long enough to read the code out and print it; then it is gone
-FORM_TOKEN_MAX_AGE = 12 * 3600
 LETTER_MAX_FILES = 10  # a letter may have more pages than the web form allows attachments
 AUDIT_ACTIONS = {Channel.phone: "intake_phone", Channel.letter: "intake_letter", Channel.visit: "intake_visit"}
-EXPIRED = "页面已过期。您填写的内容已保留，请检查后再次提交。"
-NOT_SAVED = "登记未成功，请按提示修改后再提交。"
 
 
 
@@ -76,16 +71,6 @@ def letter_limits(s: Settings) -> Settings:
 
 
 # helpers ---------------------------------------------------------------------------------------------
-def _signer() -> URLSafeTimedSerializer:
-    key = current_app.secret_key
-    assert key is not None  # create_app sets SECRET_KEY from the settings
-    return URLSafeTimedSerializer(key, salt="staff-intake")
-
-
-def _new_token() -> str:
-    return _signer().dumps(secrets.token_urlsafe(16))
-
-
 def _item_choices(bulletin: Bulletin) -> list[tuple[int, str]]:
     return [(0, "整改工作整体")] + [(i.number, f"第{i.number}项：{i.title}") for i in bulletin.items]
 
@@ -112,15 +97,6 @@ def _common(db, bulletin: Bulletin) -> dict:
 
 def _now_local() -> datetime:
     return utcnow().astimezone(settings().tz)
-
-
-def _read_token(form) -> tuple[str | None, str | None]:
-    """(the form's one-time nonce, a notice) — a stale or forged token gets a fresh one and a notice."""
-    try:
-        return _signer().loads(form.form_token.data or "", max_age=FORM_TOKEN_MAX_AGE), None
-    except BadSignature:
-        form.form_token.data = _new_token()
-        return None, EXPIRED
 
 
 def _render(template: str, form, bulletin: Bulletin, status: int = 200, notice: str | None = None, **extra):
@@ -174,13 +150,10 @@ def _to_receipt(receipt: Receipt, channel: Channel):
 
 def _finish(db, form, bulletin, template: str, build, channel: Channel, **extra):
     """Validate, build the draft with ``build(nonce)``, store it once, and go to the receipt."""
-    nonce, notice = _read_token(form)
-    valid = form.validate()
-    if problem():
-        notice = f"{problem()}您填写的内容已保留，请检查后再次提交。"
-    if not valid or notice:
-        return _render(template, form, bulletin, 400, notice or NOT_SAVED, **extra)
-    assert nonce is not None  # else the notice EXPIRED
+    if not form.validate():
+        return _render(template, form, bulletin, 400, form.notice(), **extra)
+    nonce = form.nonce
+    assert nonce is not None  # validated
     existing = receipt_for_token(db, settings(), nonce)
     if existing is not None:
         return _to_receipt(existing, channel)
@@ -217,7 +190,7 @@ def phone():
         form.taken_by.data = me.id
         form.call_date.data = now.date().isoformat()
         form.call_time.data = f"{now:%H:%M}"
-        form.form_token.data = _new_token()
+        form.form_token.data = FORM_TOKENS.new()
         return _render("intake/phone.html", form, bulletin)
     form = PhoneForm(**kwargs)
 
@@ -243,7 +216,7 @@ def letter():
         form = LetterForm(formdata=None, **kwargs)
         form.reply_by.data = ReplyBy.letter.value
         form.arrival_date.data = _now_local().date().isoformat()
-        form.form_token.data = _new_token()
+        form.form_token.data = FORM_TOKENS.new()
         return _render("intake/letter.html", form, bulletin, **extra)
     form = LetterForm(**kwargs)
     scans = tuple(IncomingFile(f.filename or "", f.read()) for f in request.files.getlist("scans")
@@ -276,7 +249,7 @@ def visit():
         form.visit_date.data = now.date().isoformat()
         form.visit_time.data = f"{now:%H:%M}"
         form.place.data = "来访接待室"
-        form.form_token.data = _new_token()
+        form.form_token.data = FORM_TOKENS.new()
         return _render("intake/visit.html", form, bulletin)
     form = VisitForm(extra_rows=extra_visitor_rows(request.form), **kwargs)
 

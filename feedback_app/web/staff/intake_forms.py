@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 from wtforms import (
     BooleanField,
+    Field,
     HiddenField,
     MultipleFileField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Length, Optional
+from wtforms.validators import Length, Optional, ValidationError
 
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import Kind, ReplyBy
@@ -26,9 +27,12 @@ from feedback_app.core.text import clean_text, normalize_phone
 from feedback_app.core.words import REPLY_BY_LABELS
 from feedback_app.intake import channels, rules
 from feedback_app.intake.channels import MAX_REPRESENTATIVES
+from feedback_app.web.csrf import problem
+from feedback_app.web.form_tokens import FormTokens
 from feedback_app.web.forms import ChoiceField, CommentForm
 from feedback_app.web.staff.intake_fields import NO, YES, dates_since, parse_clock, parse_count, parse_day
 
+FORM_TOKENS = FormTokens("staff-intake", max_age=12 * 3600)
 
 class IntakeForm(CommentForm):
     """What every channel asks: the comment's fields (``CommentForm``), and what the clerk told the person."""
@@ -39,7 +43,7 @@ class IntakeForm(CommentForm):
     anonymous = BooleanField("匿名反映（不保存姓名、电话和地址）")
     publish_consent = BooleanField("反映人同意在答复时公开意见内容（不含任何个人信息）")
     privacy_notice = BooleanField("已向反映人说明个人信息的用途、谁能看到和保存期限")
-    form_token = HiddenField()
+    form_token = HiddenField()  # signed: one record per form (``FORM_TOKENS``)
 
     body_label = "反映内容"
     # The order of the fields on the page, which the error summary follows.
@@ -53,6 +57,22 @@ class IntakeForm(CommentForm):
         fields = sorted(self._fields.items(), key=lambda kv: order.get(kv[0], len(order)))
         self._fields: dict[str, Any] = dict(fields)
         self.tz = tz
+        self.nonce: str | None = None  # the form token's, once it is read
+
+    def validate_form_token(self, field: Field) -> None:
+        """One record per form: a stale or forged token is refused, and the form comes back with a fresh one."""
+        token = FORM_TOKENS.read(field.data)
+        if token is None:
+            field.data = FORM_TOKENS.new()
+            raise ValidationError("页面已过期。")
+        self.nonce = token[0]
+
+    def notice(self) -> str:
+        """What the top of the page says when the form comes back."""
+        trouble = problem() or next(iter(self.form_token.errors), None)
+        if trouble is None:
+            return "登记未成功，请按提示修改后再提交。"
+        return f"{trouble}您填写的内容已保留，请检查后再次提交。"
 
     @property
     def today(self) -> date:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from wtforms import TextAreaField
@@ -26,10 +26,10 @@ from feedback_app.core.models import Bulletin, Deadline, Submission, Unit
 from feedback_app.current import settings
 from feedback_app.moderation.queue import visible_to
 from feedback_app.outcomes import publication, published, redaction
-from feedback_app.web.access import current_staff, may_here, require
+from feedback_app.web.access import actor, current_staff, may_here, require
 from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
-from feedback_app.web.staff.case_page import actor, load_visible
+from feedback_app.web.staff.case_page import load_visible
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("publication", __name__, url_prefix="")
@@ -173,8 +173,6 @@ def items():
 
 
 def _visible_counts(db, bulletin: Bulletin) -> dict[int, int]:
-    from sqlalchemy import func
-
     viewer = current_staff()
     assert viewer is not None  # behind require
     return dict(db.execute(

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask import session as cookie
 from sqlalchemy import select
+from wtforms import StringField
 
 from feedback_app.audit.log import record_action
 from feedback_app.bulletin.service import latest
@@ -21,10 +22,12 @@ from feedback_app.core.models import Attachment, State, Unit
 from feedback_app.current import settings
 from feedback_app.intake.attachments import path_of
 from feedback_app.moderation import queue
-from feedback_app.web.access import current_staff, require
+from feedback_app.web.access import actor, current_staff, require
 from feedback_app.web.forms import Form
-from feedback_app.web.staff.case_page import actor, load_visible, render_detail
+from feedback_app.web.staff.case_page import load_visible, render_detail
 from feedback_app.web.transaction import get_session
+
+SEARCH_MAX_CHARS = 100
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -57,13 +60,18 @@ def _items(db) -> list[tuple[int, str]]:
     return [(i.number, i.title) for i in bulletin.items] if bulletin else []
 
 
+class SearchForm(Form):
+    q = StringField("搜索", filters=[lambda text: (text or "").strip()[:SEARCH_MAX_CHARS]])
+
+
 @bp.post("/search")
 @require("queue.view")
 def search():
     """The search words travel in the signed session cookie, never in a URL or an access log."""
-    if not Form().validate():
+    form = SearchForm()
+    if not form.validate():
         abort(400)
-    q = (request.form.get("q") or "").strip()[:100]
+    q = form.q.data
     if q:
         cookie["queue_q"] = q
         return redirect(url_for("staff.queue", search=1), code=303)
