@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from feedback_app import current
 from feedback_app.cli.common import needs, session_scope
 from feedback_app.core.models import Channel, Kind, State
+from feedback_app.core.states import TransitionRefused
 from feedback_app.moderation.queue import Filters
 from feedback_app.outcomes import ledger
 
@@ -46,9 +47,12 @@ def ledger_export(fmt, state, channel, item, kind, unit, due, date_from, date_to
                       date_from=date_from.date() if date_from else None,
                       date_to=date_to.date() if date_to else None)
     settings = current.settings()
-    with session_scope() as session:
-        export = ledger.prepare(session, settings, ledger.system_viewer(), filters, fmt=fmt, personal=personal,
-                                actor="cli")
+    try:
+        with session_scope() as session:
+            export = ledger.prepare(session, settings, ledger.system_viewer(), filters, fmt=fmt, personal=personal,
+                                    actor="cli")
+    except TransitionRefused as refused:
+        raise click.ClickException(f"命令行不能执行此操作（{refused}）") from refused
     try:
         for chunk in ledger.stream(current.sessions(), settings, export):
             out.write(chunk)

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from feedback_app.audit.log import record
-from feedback_app.core import clocks
+from feedback_app.core import clocks, states
 from feedback_app.core.config import Settings
 from feedback_app.core.models import (
     BulletinItem,
@@ -288,6 +288,8 @@ def prepare(session: Session, settings: Settings, viewer: StaffUser, filters: qu
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format: {fmt}")
+    if personal and not may_see_personal(viewer):
+        raise states.TransitionRefused("ledger.contacts")
     stmt = statement(session, settings, viewer, filters, personal=personal)
     rows = count(session, stmt)
     record(session, settings, action=ACTION, actor=actor, actor_id=actor_id, client=client,

@@ -44,6 +44,8 @@ def draft_reply(session: Session, settings: Settings, actor: Actor, submission: 
 def approve_reply(session: Session, settings: Settings, actor: Actor, submission: Submission, *,
                   expected_version: int) -> Reply:
     """Approve the draft: the citizen sees it on /track, and gets it by e-mail when they asked so."""
+    if not actor.may("approve_reply"):
+        raise states.TransitionRefused("approve_reply")
     reply = open_draft(submission)
     if reply is None:
         raise ActionError("没有待审核的答复稿")
@@ -74,6 +76,8 @@ def approve_reply(session: Session, settings: Settings, actor: Actor, submission
 def record_delivery(session: Session, settings: Settings, actor: Actor, submission: Submission, reply: Reply,
                     note: str) -> None:
     """For a phone or letter reply: record that the call back was made or the letter posted."""
+    if not actor.may("record_delivery"):
+        raise states.TransitionRefused("record_delivery")
     if reply.approved_at is None:
         raise ActionError("答复尚未审核通过")
     if not note.strip():

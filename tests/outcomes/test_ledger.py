@@ -10,11 +10,12 @@ from urllib.parse import parse_qsl, quote
 
 import openpyxl
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, func, select, update
 
 from feedback_app.audit.log import verify
 from feedback_app.auth.accounts import create_unit
 from feedback_app.core.models import AuditEntry, Deadline, Reply, Submission
+from feedback_app.core.states import TransitionRefused
 from feedback_app.moderation.queue import Filters
 from feedback_app.outcomes import ledger, spreadsheets
 from tests.auth.helpers import client_as, create_staff
@@ -258,6 +259,19 @@ def test_personal_details_only_for_admins(app, world):
     assert [closed[h] for h in PERSONAL] == ["张三", "138 0013 8000", "zhang@example.com", "广州市黄埔区大沙街1号"]
     accusation = by_reference(rows)[world["accusation"].reference]
     assert accusation["联系电话"] == "020 8222 1234"
+
+
+def test_the_service_itself_refuses_personal_details_to_who_may_not_see_them(session, settings, world):
+    """Whichever page or command calls it: an export with contacts for a role without ``ledger.contacts``
+    is refused before anything is read or audited."""
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+    for role in ("reviewer", "clerk", "handler"):
+        with pytest.raises(TransitionRefused):
+            ledger.prepare(session, settings, world[role], Filters(), fmt="csv", personal=True, actor=role)
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == before
+    assert ledger.prepare(session, settings, world["admin"], Filters(), fmt="csv", personal=True,
+                          actor="guan.li").personal
+    session.rollback()
 
 
 def test_a_handler_gets_only_their_units_rows(app, world):
