@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import exc, insert, select, text
+from sqlalchemy import bindparam, exc, insert, select, text
 
 from feedback_app.core.models import Deadline, Submission, SubmissionEvent
 from feedback_app.core.prepared import PreparedStatement
@@ -109,4 +109,15 @@ def test_a_select_binds_a_time_as_sqlalchemy_would(session, settings, bulletin):
 def test_the_reference_counter_counts_per_year(session):
     connection = session.connection()
     assert [reference.next_sequence(connection, year) for year in (2031, 2031, 2032, 2031)] == [1, 2, 1, 3]
+    session.rollback()
+
+
+def test_a_select_compiled_once_takes_its_defaults_whatever_the_first_call_gave(session):
+    """A parameter with a value of its own in the statement: a first call that overrides it must not
+    leave later calls without it."""
+    query = PreparedStatement(select(bindparam("a", 1) + bindparam("b", 10)))
+    connection = session.connection()
+    assert query.one(connection, {"a": 2, "b": 20}) == (22,)
+    assert query.one(connection, {}) == (11,)
+    assert query.one(connection, {"b": 5}) == (6,)
     session.rollback()

@@ -87,10 +87,12 @@ class PreparedStatement:
             raise exc.StatementError(str(error), sql, None, error, hide_parameters=True) from error
 
     def _prepare(self, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any], dict[str, Processor]]:
-        cache_key = (dialect.name, keys if isinstance(self.statement, Insert) else ())
-        found = self._compiled.get(cache_key)
+        # an INSERT is compiled per set of columns given; any other statement once, whatever the first
+        # call passed (its defaults are every parameter's own, filled by each call's values)
+        keys = keys if isinstance(self.statement, Insert) else ()
+        found = self._compiled.get((dialect.name, keys))
         if found is None:
-            found = self._compiled[cache_key] = self._compile(dialect, keys)
+            found = self._compiled[(dialect.name, keys)] = self._compile(dialect, keys)
         return found
 
     def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, dict[str, Any], dict[str, Processor]]:

@@ -108,8 +108,9 @@ class QuickFormParser(FormDataParser):
         if mimetype != "multipart/form-data" or content_length is None or content_length > SMALL:
             return super().parse(stream, mimetype, content_length, options)
         body = stream.read()
-        parsed = parse_small(body, (options or {}).get("boundary", "").encode("ascii", "replace"),
-                             self.max_form_memory_size, self.max_form_parts)
+        boundary = (options or {}).get("boundary", "")
+        parsed = (parse_small(body, boundary.encode("ascii"), self.max_form_memory_size, self.max_form_parts)
+                  if boundary.isascii() else None)  # browsers send ASCII boundaries; Werkzeug judges the rest
         if parsed is None:
             _stream, werkzeug_form, werkzeug_files = super().parse(io.BytesIO(body), mimetype, len(body), options)
             return stream, werkzeug_form, werkzeug_files
