@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import unicodedata
@@ -79,8 +80,6 @@ def body_hash(body: str) -> str:
 
 
 def keyed(settings: Settings, purpose: str, value: str) -> str:
-    import hmac
-
     return hmac.new(settings.subkey(purpose), value.encode(), hashlib.sha256).hexdigest()
 
 

@@ -25,6 +25,7 @@ from feedback_app.core.models import (
     Bulletin,
     Publication,
     Reply,
+    StaffUser,
     Submission,
 )
 from feedback_app.core.permissions import Actor, may
@@ -200,8 +201,6 @@ class PublicationRow:
 
 
 def recent(session: Session, *, limit: int = 100) -> list[PublicationRow]:
-    from feedback_app.core.models import StaffUser
-
     label = case((StaffUser.display_name != "", StaffUser.display_name), else_=StaffUser.username)
     rows = session.execute(
         select(Submission.reference, Submission.item_number, Publication.published_at, Publication.withdrawn_at,

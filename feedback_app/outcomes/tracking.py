@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from feedback_app.core import querycode, states
 from feedback_app.core.config import Settings
 from feedback_app.core.models import Kind, Rating, State, Submission
+from feedback_app.core.permissions import CITIZEN
 from feedback_app.core.querycode import QUERY_CODE_KEY
 from feedback_app.core.words import (
     KIND_LABELS,
@@ -74,14 +75,14 @@ def status_view(submission: Submission) -> StatusView:
         state_words=STATE_WORDS[state],
         steps=steps,
         replies=replies,
-        can_rate=bool(replies) and states.allowed("rate", state, "citizen"),
+        can_rate=bool(replies) and states.allowed("rate", state, CITIZEN),
         rating=RATING_LABELS[Rating(submission.rating)] if submission.rating else None,
-        can_follow_up=states.allowed("follow_up", state, "citizen"),
+        can_follow_up=states.allowed("follow_up", state, CITIZEN),
     )
 
 
 def add_follow_up(session: Session, submission: Submission, text: str) -> None:
-    states.apply(session, submission, "follow_up", role="citizen", text=text)
+    states.apply(session, submission, "follow_up", role=CITIZEN, text=text)
 
 
 def rate(session: Session, submission: Submission, rating: str) -> bool:
@@ -89,5 +90,5 @@ def rate(session: Session, submission: Submission, rating: str) -> bool:
     if not status_view(submission).can_rate:
         return False
     submission.rating = Rating(rating).value
-    states.apply(session, submission, "rate", role="citizen", text=RATING_LABELS[Rating(rating)])
+    states.apply(session, submission, "rate", role=CITIZEN, text=RATING_LABELS[Rating(rating)])
     return True

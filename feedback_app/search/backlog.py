@@ -3,7 +3,7 @@
 Indexing one text per transaction writes a new segment to each of the two FTS5 indexes: about a third
 of the pages a comment writes, under the write lock that every other comment waits for. So an insert
 only records the row's id in ``submission_search_pending``, and every ``BATCH``-th submission leaves
-a job (``db.after_commit``) that indexes whatever is pending, in one transaction of its own, once the
+a job (``core.database.after_commit``) that indexes whatever is pending, in one transaction of its own, once the
 citizen's response has gone out. Searches read the pending texts themselves
 (``search.pending_matches``): a comment is found the moment it is stored, indexed or not.
 
@@ -71,7 +71,7 @@ def index_pending(connection: Connection, limit: int = CHUNK) -> int:
 
 def index_backlog(session: Session, most: int = JOB_MOST) -> int:
     """Index the pending texts, oldest first and at most ``most`` of them, in the session's transaction
-    (a job for ``db.after_commit``): after an outage a backlog is worked off a job at a time, never in
+    (a job for ``core.database.after_commit``): after an outage a backlog is worked off a job at a time, never in
     one long hold of the write lock."""
     total = 0
     while total < most and (done := index_pending(session.connection(), min(CHUNK, most - total))):

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, current_app, make_response, render_template, request
 
 from feedback_app.bulletin.service import list_bulletins
-from feedback_app.core.models import Role
 from feedback_app.current import settings
 from feedback_app.outcomes import charts, monthly, statistics
 from feedback_app.web.access import current_staff, may_here, public, require
@@ -16,7 +15,6 @@ from feedback_app.web.transaction import get_session
 
 bp = Blueprint("stats", __name__, url_prefix="")
 
-STAFF_ROLES = tuple(r.value for r in Role)
 DEFAULT_DAYS = 91  # thirteen weeks; a year of a million-row table takes seconds (see statistics.py)
 PUBLIC_TTL = 600  # seconds a month's public figures are kept before they are counted again
 

@@ -55,7 +55,7 @@ class Expect:
         return f"{self.status}" + (f" → {self.to}" if self.to else "") + (f" «{self.says}»" if self.says else "")
 
 
-TO_LOGIN = Expect(302, "/staff/login")  # require_roles: the login page, with ?next= the path asked for
+TO_LOGIN = Expect(302, "/staff/login")  # require: the login page, with ?next= the path asked for
 TO_LOGIN_303 = Expect(303, "/staff/login")  # the login/2FA pages' own redirects
 TO_HOME = Expect(302, "/staff/")
 TO_HOME_303 = Expect(303, "/staff/")
@@ -387,7 +387,7 @@ def test_action_post(world, role, action):
 
 
 def test_a_half_logged_in_reviewer_is_sent_to_the_second_factor(world):
-    """Password given, code not yet: every page behind require_roles answers with the 2FA page."""
+    """Password given, code not yet: every page behind require answers with the 2FA page."""
     c = world.app.test_client()
     c.post("/staff/login", data={"username": world.people["reviewer"].username,
                                  "password": "correct horse battery"})

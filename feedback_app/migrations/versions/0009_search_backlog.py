@@ -3,7 +3,7 @@
 Until now an insert into ``submission`` also inserted its text into ``submission_fts`` (0004) and
 ``submission_bigram`` (0008), by triggers, inside the citizen's transaction: about a third of the pages
 a comment writes, under the write lock every other comment waits for. Now the insert only records the
-row's id in ``submission_search_pending``; ``moderation.search_backlog`` indexes the pending texts in
+row's id in ``submission_search_pending``; ``search.backlog`` indexes the pending texts in
 batches, each in one transaction, and a search reads the few pending texts directly, so a comment is
 found the moment it is stored, as before.
 

@@ -18,9 +18,6 @@ from feedback_app.web.transaction import get_session
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff/dashboard")
 
-MAILBOX_PAGE = "/staff/mail/"
-
-
 @bp.get("")
 @require("dashboard.view")
 def index():
@@ -37,7 +34,6 @@ def index():
         imap_configured=bool(s.imap_host),
         alarm_minutes=s.mail_alarm_minutes,
         quarantined=quarantined(db),
-        mailbox_page=MAILBOX_PAGE,
         outbox_failed=count,
         outbox=failures,
         show_addresses=may_here("dashboard.contacts"),

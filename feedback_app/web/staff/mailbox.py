@@ -30,7 +30,6 @@ from feedback_app.web.transaction import get_session
 
 bp = Blueprint("mailbox", __name__, url_prefix="/staff/mail")
 
-MAIL_ROLES = ("clerk", "reviewer", "admin")
 PAGE_SIZE = 100
 PREVIEW_CHARS = 20_000
 STATUS_LABELS = {"stored": "待处理", "ingested": "已登记", "quarantined": "隔离中", "released": "已放行登记"}
