@@ -57,3 +57,12 @@ def test_every_form_of_the_site_fails_when_its_request_was_refused():
     ours = {form for form in _subclasses(FlaskForm) if form.__module__.startswith("feedback_app.")}
     assert len(ours) >= 10
     assert {form for form in ours if not issubclass(form, Form)} == set()
+
+
+def test_no_private_parts_of_the_dependencies():
+    """Werkzeug's private multipart parser and SQLAlchemy's compiler internals change without notice."""
+    private = ("_parse_multipart", "sqlalchemy.sql.compiler", "construct_params(", "._compiler", "sqlalchemy.sql.dml")
+    found = [(path.relative_to(ROOT), word) for path in (ROOT / "feedback_app").rglob("*.py")
+             for word in private if word in path.read_text(encoding="utf-8")]
+    assert found == []
+    assert not (ROOT / "feedback_app" / "bench").exists()

@@ -20,13 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, TextClause, exc
-from sqlalchemy.engine import Dialect
+from sqlalchemy import BindParameter, Connection, Insert, Select, TextClause, exc
+from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.compiler import Compiled
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.expression import UpdateBase
 from sqlalchemy.types import TypeEngine
 
 Processor = Callable[[Any], Any]
