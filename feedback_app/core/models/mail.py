@@ -53,7 +53,12 @@ class InboundStatus(str, enum.Enum):
 
 
 class InboundMessage(Base):
-    """A mail as received, kept raw before anything is parsed; at most one row per message."""
+    """A mail as received, kept raw before anything is parsed; at most one row per message.
+
+    A message over the size limit is kept whole in the attachment store instead: ``raw`` holds its
+    header block, ``original_name`` the file's name there, ``original_size`` its size, and ``sha256``
+    is still that of the whole message.
+    """
 
     __tablename__ = "inbound_message"
     __table_args__ = (
@@ -65,9 +70,9 @@ class InboundMessage(Base):
     mailbox: Mapped[str] = mapped_column(String(200))  # "imap:user@host/INBOX", or "import" for files
     uidvalidity: Mapped[int] = mapped_column(BigInteger, default=0)
     uid: Mapped[int] = mapped_column(BigInteger, default=0)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the whole message
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # of ``raw``
     status: Mapped[str] = mapped_column(String(12), default=InboundStatus.stored.value, index=True)
     reason: Mapped[str | None] = mapped_column(String(300))  # why it was quarantined
     message_id: Mapped[str | None] = mapped_column(String(998))
@@ -76,6 +81,8 @@ class InboundMessage(Base):
     submission_id: Mapped[int | None] = mapped_column(ForeignKey("submission.id", ondelete="SET NULL"), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # \Seen set on the server
+    original_name: Mapped[str | None] = mapped_column(String(32), index=True)  # kept whole in the store
+    original_size: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MailboxState(Base):
