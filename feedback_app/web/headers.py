@@ -36,6 +36,8 @@ def init_headers(app: Flask, settings: Settings) -> None:
         h["X-Content-Type-Options"] = "nosniff"
         h["X-Frame-Options"] = "DENY"
         h["Referrer-Policy"] = "same-origin"
+        # a page opened from another site gets no handle on this one's window (nor this one on it)
+        h["Cross-Origin-Opener-Policy"] = "same-origin"
         h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if settings.public_url.startswith("https://"):
             h.setdefault("Strict-Transport-Security", "max-age=31536000")
