@@ -1,6 +1,8 @@
 """Domain exceptions and the one place that turns errors into pages."""
 from __future__ import annotations
 
+import secrets
+
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
@@ -18,9 +20,14 @@ MESSAGES = {
 }
 
 
-def error_page(code: int):
+def error_page(code: int, incident: str | None = None):
     title, message = MESSAGES.get(code, MESSAGES[500])
-    return render_template("errors/error.html", code=code, title=title, message=message), code
+    return render_template("errors/error.html", code=code, title=title, message=message, incident=incident), code
+
+
+def incident_id() -> str:
+    """A short random number that names one failure on the page and in the log, and nothing else."""
+    return secrets.token_hex(4).upper()
 
 
 def register_error_pages(app: Flask) -> None:
@@ -41,6 +48,8 @@ def register_error_pages(app: Flask) -> None:
     def unexpected(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path,
-                         exc_info=exc)
-        return error_page(InternalServerError.code)
+        incident = incident_id()
+        # the citizen quotes the number; the log line names the failure and the route, never who asked
+        app.logger.error("unhandled %s on %s %s (incident %s)", type(exc).__name__, request.method,
+                         request.path, incident, exc_info=exc)
+        return error_page(InternalServerError.code, incident)
