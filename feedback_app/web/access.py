@@ -24,6 +24,15 @@ from feedback_app.web.transaction import after_response, get_session
 COOKIE = "staff_session"
 
 
+def staff_cookie() -> tuple[str, str]:
+    """The staff cookie's name and path. Under https it is a ``__Host-`` cookie (browsers keep it only if
+    Secure, for Path=/ and this host alone: no other site or subdomain can plant or overwrite it); the
+    prefix requires Path=/, and a request outside /staff ignores it."""
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        return "__Host-" + COOKIE, "/"
+    return COOKIE, "/staff"
+
+
 def needs_second_factor(user: StaffUser) -> bool:
     return logins.needs_second_factor(current.settings(), user)
 
@@ -46,7 +55,7 @@ def _load() -> None:
     """Who is asking: the login of the cookie, read only (what changes is written after the response)."""
     g.staff = None
     g.staff_session_row = None
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(staff_cookie()[0])
     if not token or not request.path.startswith("/staff"):
         return
     now = utcnow()
@@ -66,10 +75,11 @@ def _load() -> None:
 def _write_cookie(response):
     action, token = g.pop("staff_cookie", (None, None))
     secure = current_app.config["SESSION_COOKIE_SECURE"]
+    name, path = staff_cookie()
     if action == "set":
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/staff")
+        response.set_cookie(name, token, httponly=True, samesite="Strict", secure=secure, path=path)
     elif action == "clear":
-        response.delete_cookie(COOKIE, path="/staff", httponly=True, samesite="Strict", secure=secure)
+        response.delete_cookie(name, path=path, httponly=True, samesite="Strict", secure=secure)
     if request.path.startswith("/staff"):
         response.headers["Cache-Control"] = "no-store"
     return response
