@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import IO, TypedDict
 
+from feedback_app.core.text import shown
+
 BOM = "\ufeff".encode("utf-8")
 
 
@@ -37,9 +39,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(text: str | None) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading apostrophe before a formula's first character."""
+    """A CSV cell a spreadsheet shows as text: a leading apostrophe before a formula's first character,
+    and direction controls written out (``core.text.shown``)."""
     if not text:
         return ""
+    text = shown(text)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -129,8 +133,9 @@ def _column_letter(index: int) -> str:
 
 
 def _xml_text(text: str) -> str:
-    """A ``<t>`` element holding ``text`` exactly (what XML cannot carry is dropped)."""
-    text = _NOT_XML.sub("", text[:_MAX_CELL_CHARS])
+    """A ``<t>`` element holding ``text`` exactly (what XML cannot carry is dropped; direction controls
+    written out, ``core.text.shown``)."""
+    text = _NOT_XML.sub("", shown(text)[:_MAX_CELL_CHARS])
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
     if text[:1].isspace() or text[-1:].isspace():
         return f'<t xml:space="preserve">{text}</t>'

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from feedback_app.core.models import Kind, ReplyBy
-from feedback_app.core.text import clean_text, normalize_email, normalize_phone
+from feedback_app.core.text import clean_text, normalize_email, normalize_phone, text_problem
 from feedback_app.core.words import KIND_LABELS, REPLY_BY_LABELS
 from feedback_app.intake import rules
-from feedback_app.web.csrf import problem
+from feedback_app.web.refusal import problem
 
 
 class ChoiceField(StringField):
@@ -39,12 +39,23 @@ class ChoiceField(StringField):
 
 
 class Form(FlaskForm):
-    """Every form of the site. Besides its fields' rules it fails whenever CSRFProtect refused this
-    request (``web.csrf``): a view that runs for a refused request to show its form again as it was
-    filled in can then never act on it, whatever the reason for the refusal was."""
+    """Every form of the site. Besides its fields' rules:
+
+    - every text it was sent meets the one rule for text (``core.text.text_problem``): no control
+      characters, nothing undecodable, and no direction controls in a one-line field (a name, a number,
+      an address); free text (a text area) keeps them, and staff see them written out;
+    - it fails whenever CSRFProtect refused this request (``web.csrf``): a view that runs for a refused
+      request to show its form again as it was filled in can then never act on it, whatever the reason.
+    """
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = bool(super().validate(extra_validators))
+        for field in self:
+            if isinstance(field.data, str) and not isinstance(field, PasswordField):
+                trouble = text_problem(field.data, plain=not isinstance(field, TextAreaField))
+                if trouble is not None:
+                    field.errors = [*field.errors, trouble]
+                    valid = False
         return valid and problem() is None
 
 

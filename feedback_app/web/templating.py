@@ -8,9 +8,11 @@ from typing import Any
 
 from flask import Flask, url_for
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
 from feedback_app import current
 from feedback_app.core.enums import Role, State
+from feedback_app.core.text import shown
 from feedback_app.core.words import (
     CHANNEL_LABELS,
     DEADLINE_KIND_LABELS,
@@ -72,7 +74,16 @@ def staff_home() -> str:
     return url_for("staff.queue")
 
 
+def finalize(value: Any) -> Any:
+    """Every value a template prints: direction controls written out (``core.text.shown``), so that no
+    text on a page can show itself in another order than it was stored."""
+    if isinstance(value, Markup):
+        return Markup(shown(str(value)))
+    return shown(value) if isinstance(value, str) else value
+
+
 def init_templates(app: Flask) -> None:
+    app.jinja_env.finalize = finalize  # templates compile lazily, at their first render: after this
     for fn in (cn_date, local_dt, cn_local_date, tel_uri, action_words):
         app.add_template_filter(fn)
     helpers: dict[str, Any] = {"labels": labels, "csrf_token": generate_csrf, "role_label": role_label,
