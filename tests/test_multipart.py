@@ -9,7 +9,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from bench.wire import multipart
-from feedback_app.web.multipart import SMALL, AppRequest, parse_small
+from feedback_app.web.form_data import AppRequest
+from feedback_app.web.multipart import SMALL, parse_small
 
 BOUNDARY = "----formboundaryAbC123"
 

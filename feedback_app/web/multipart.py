@@ -12,18 +12,15 @@ split on its boundary, but only when it has exactly the framing browsers produce
 
 A body in any other shape (a chosen file, quoted escapes, RFC 2231 parameters, other headers, a
 preamble, more than ``SMALL`` bytes, a part over Werkzeug's limits) goes to Werkzeug's parser
-unchanged, so the result is always the one Werkzeug would give. The hook is Werkzeug's public one:
-``Request.form_data_parser_class`` and ``FormDataParser.parse``.
+unchanged, so the result is always the one Werkzeug would give. ``web.form_data`` calls it, through
+Werkzeug's public hook (``Request.form_data_parser_class`` and ``FormDataParser.parse``).
 """
 from __future__ import annotations
 
 import io
 import re
-from typing import IO
 
-from flask import Request
-from werkzeug.datastructures import FileStorage, Headers, MultiDict
-from werkzeug.formparser import FormDataParser
+from werkzeug.datastructures import FileStorage, Headers
 
 SMALL = 64 * 1024
 _DISPOSITION = re.compile(rb'form-data; name="([^"\\\r\n%]*)"(; filename="")?')
@@ -96,27 +93,3 @@ def _part(part: bytes, max_field_bytes: int | None) -> tuple[str, str | FileStor
     except UnicodeDecodeError:
         return None
     return name, FileStorage(io.BytesIO(b""), "", name, headers=headers)
-
-
-class QuickFormParser(FormDataParser):
-    """Werkzeug's form parser, through its public ``parse``: a small multipart body in the browsers'
-    framing is read at once; every other body, Werkzeug reads (``tests/test_multipart.py`` compares the
-    two on every shape, and fails if Werkzeug's answer changes)."""
-
-    def parse(self, stream: IO[bytes], mimetype: str, content_length: int | None,
-              options: dict[str, str] | None = None) -> tuple[IO[bytes], MultiDict, MultiDict]:
-        if mimetype != "multipart/form-data" or content_length is None or content_length > SMALL:
-            return super().parse(stream, mimetype, content_length, options)
-        body = stream.read()
-        boundary = (options or {}).get("boundary", "")
-        parsed = (parse_small(body, boundary.encode("ascii"), self.max_form_memory_size, self.max_form_parts)
-                  if boundary.isascii() else None)  # browsers send ASCII boundaries; Werkzeug judges the rest
-        if parsed is None:
-            _stream, werkzeug_form, werkzeug_files = super().parse(io.BytesIO(body), mimetype, len(body), options)
-            return stream, werkzeug_form, werkzeug_files
-        fields, files = parsed
-        return stream, self.cls(fields), self.cls(files)
-
-
-class AppRequest(Request):
-    form_data_parser_class = QuickFormParser
