@@ -244,9 +244,37 @@ def after_commit(session: Session, job: Job) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(job)
 
 
+ON_COMMIT, ON_ROLLBACK = "on_commit", "on_rollback"
+Step = Callable[[], object]
+
+
+def on_outcome(session: Session, *, committed: Step, rolled_back: Step) -> None:
+    """Run ``committed()`` right after this transaction commits, or ``rolled_back()`` right after it
+    rolls back: for what lives beside the database and must follow it (a file put in its place, or
+    removed). Neither may use the database; a failure is logged, never raised (the outcome stands)."""
+    session.info.setdefault(ON_COMMIT, []).append(committed)
+    session.info.setdefault(ON_ROLLBACK, []).append(rolled_back)
+
+
+def _run_steps(steps: list[Step]) -> None:
+    for step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("a step after a transaction ended failed")
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(ON_ROLLBACK, None)
+    _run_steps(session.info.pop(ON_COMMIT, []))
+
+
 @event.listens_for(Session, "after_rollback")
-def _forget_jobs(session: Session) -> None:
+def _rolled_back(session: Session) -> None:
     session.info.pop(AFTER_COMMIT, None)
+    session.info.pop(ON_COMMIT, None)
+    _run_steps(session.info.pop(ON_ROLLBACK, []))
 
 
 def take_jobs(session: Session) -> list[Job]:

@@ -1,14 +1,27 @@
-"""Attachment checks (by content, never by name) and storage outside ``static/``."""
+"""Attachment checks (by content, never by name) and storage outside ``static/``.
+
+A file is written, synced, to ``partial/`` of the store while its submission is being stored, and put
+in its place (``path_of``) when that transaction commits; when it rolls back the file is removed
+(``core.database.on_outcome``). A file in its place therefore always has its row. A crash between the
+two leaves a file in ``partial/``: ``sweep`` puts it in place if its row was committed and removes it
+otherwise, once it is old enough not to be another request's, still being stored.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from feedback_app.core.config import Settings
+from feedback_app.core.models import Attachment
 
 SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -16,6 +29,8 @@ SIGNATURES = (
     (b"%PDF-", "application/pdf"),
 )
 TYPE_LABELS = {"image/jpeg": "JPEG", "image/png": "PNG", "application/pdf": "PDF"}
+PARTIAL_DIR, PARTIAL_SUFFIX = "partial", ".part"
+STALE_SECONDS = 600  # a request stores its files and commits within seconds: older ones were left by a crash
 
 
 @dataclass(frozen=True)
@@ -67,21 +82,61 @@ def problems(files: list[IncomingFile], settings: Settings) -> list[str]:
 
 
 def store(directory: Path, incoming: IncomingFile) -> StoredFile:
-    """Write the file under a generated name, durably, and describe it."""
+    """Write the file under a generated name in ``partial/``, durably, and describe it; ``place`` or
+    ``discard`` it once its row is committed or not."""
     content_type = sniff(incoming.data)
     if content_type is None:
         raise ValueError("unsupported attachment type")
     digest = hashlib.sha256(incoming.data).hexdigest()
     stored_name = uuid.uuid4().hex
+    partial = partial_path(directory, stored_name)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(partial, "wb") as fh:
+            fh.write(incoming.data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:  # a full disk: nothing half-written is left behind
+        partial.unlink(missing_ok=True)
+        raise
+    return StoredFile(stored_name, digest, len(incoming.data), content_type, display_name(incoming.filename))
+
+
+def place(directory: Path, stored_name: str) -> None:
+    """Its row committed: move the file from ``partial/`` to its place."""
     target = path_of(directory, stored_name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
-    with open(tmp, "wb") as fh:
-        fh.write(incoming.data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    return StoredFile(stored_name, digest, len(incoming.data), content_type, display_name(incoming.filename))
+    os.replace(partial_path(directory, stored_name), target)
+
+
+def discard(directory: Path, stored_name: str) -> None:
+    """Its row not stored: remove the file."""
+    partial_path(directory, stored_name).unlink(missing_ok=True)
+
+
+def partial_path(directory: Path, stored_name: str) -> Path:
+    return directory / PARTIAL_DIR / f"{stored_name}{PARTIAL_SUFFIX}"
+
+
+def sweep(session: Session, directory: Path, *, older_than: float = STALE_SECONDS) -> tuple[int, int]:
+    """After a crash: each file left in ``partial/`` for more than ``older_than`` seconds is put in
+    place when its row exists, and removed when it does not. Returns (placed, removed)."""
+    folder = directory / PARTIAL_DIR
+    if not folder.is_dir():
+        return 0, 0
+    cutoff = time.time() - older_than
+    left = {path.name.removesuffix(PARTIAL_SUFFIX): path for path in folder.glob(f"*{PARTIAL_SUFFIX}")
+            if path.stat().st_mtime <= cutoff}
+    if not left:
+        return 0, 0
+    known = set(session.scalars(select(Attachment.stored_name).where(Attachment.stored_name.in_(list(left)))))
+    for name, path in left.items():
+        with contextlib.suppress(FileNotFoundError):  # another process, starting too, swept it first
+            if name in known:
+                place(directory, name)
+            else:
+                path.unlink()
+    return len(known), len(left) - len(known)
 
 
 def path_of(directory: Path, stored_name: str) -> Path:

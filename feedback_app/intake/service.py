@@ -7,7 +7,8 @@ import json
 import logging
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from functools import partial
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from feedback_app.core import clocks, querycode
 from feedback_app.core.calendar import CalendarError
 from feedback_app.core.config import Settings
-from feedback_app.core.database import after_commit, utcnow
+from feedback_app.core.database import after_commit, on_outcome, utcnow
 from feedback_app.core.models import (
     Attachment,
     Bulletin,
@@ -85,14 +86,7 @@ def keyed(settings: Settings, purpose: str, value: str) -> str:
 
 _t = Submission.__table__.c  # plain column reads: these run on every comment, before it is stored
 _BY_TOKEN = select(_t.reference).where(_t.form_token_hash == bindparam("token_hash"))
-_REPEAT = (
-    select(_t.reference)
-    .where(_t.body_hash == bindparam("body_hash"), _t.client_hash == bindparam("client_hash"),
-           _t.received_at >= bindparam("since", type_=Submission.received_at.type))
-    .order_by(_t.id.desc())
-    .limit(1)
-)
-_EARLIER = PreparedStatement(select(_BY_TOKEN.scalar_subquery(), _REPEAT.scalar_subquery()))  # both in one statement
+_EARLIER = PreparedStatement(select(_BY_TOKEN.scalar_subquery()))  # one row, NULL when there is none
 
 
 def receipt_for_token(session: Session, settings: Settings, form_token: str) -> Receipt | None:
@@ -170,18 +164,16 @@ def prepare_submission(settings: Settings, draft: Draft) -> Prepared:
                     calendar_failed, draft.form_token)
 
 
-def earlier_receipt(session: Session, settings: Settings, prepared: Prepared) -> tuple[Receipt | None, str | None]:
-    """What the citizen form stored before from this draft: the receipt of its one-time token, else the
-    reference of the same text from the same client within the repeat window (None for each that there
-    is none). One statement, run while the write lock is held; the hashes are the prepared draft's."""
-    row = prepared.row
-    client_hash = row["client_hash"] if settings.repeat_window_seconds > 0 else None  # NULL matches nothing
-    since = utcnow() - timedelta(seconds=max(settings.repeat_window_seconds, 0))
-    by_token, repeat = _EARLIER.one(session.connection(), {
-        "token_hash": row["form_token_hash"], "body_hash": row["body_hash"], "client_hash": client_hash,
-        "since": since})
-    receipt = _token_receipt(settings, prepared.form_token, by_token) if prepared.form_token else None
-    return receipt, None if receipt else repeat
+def earlier_receipt(session: Session, settings: Settings, prepared: Prepared) -> Receipt | None:
+    """The receipt of the form this draft came from, if it was stored before: the one-time form token
+    alone decides "the same submission again" (a double click, a refresh, a resend after a lost
+    connection). The same words in a new form are a new submission, which staff see proposed as a
+    likely duplicate (``moderation.duplicates``): nothing sent is ever dropped as a repeat. Run while
+    the write lock is held."""
+    if not prepared.form_token:
+        return None
+    (reference,) = _EARLIER.one(session.connection(), {"token_hash": prepared.row["form_token_hash"]})
+    return _token_receipt(settings, prepared.form_token, reference)
 
 
 def store_submission(session: Session, settings: Settings, prepared: Prepared) -> Receipt:
@@ -208,11 +200,14 @@ def store_submission(session: Session, settings: Settings, prepared: Prepared) -
                                   "due_on": clock.due_on, "rule": clock.rule, "extension_days": 0,
                                   "created_at": row["created_at"]})
     if prepared.attachments:
-        db.execute(_INSERT_ATTACHMENT, [
-            {**vars(files.store(settings.attachments_path, incoming)), "submission_id": submission_id,
-             "created_at": row["created_at"]}
-            for incoming in prepared.attachments
-        ])
+        directory = settings.attachments_path
+        stored = []
+        for incoming in prepared.attachments:
+            written = files.store(directory, incoming)
+            on_outcome(session, committed=partial(files.place, directory, written.stored_name),
+                       rolled_back=partial(files.discard, directory, written.stored_name))
+            stored.append({**vars(written), "submission_id": submission_id, "created_at": row["created_at"]})
+        db.execute(_INSERT_ATTACHMENT, stored)
     if row["email"] and not row["anonymous"]:
         submission = session.get(Submission, submission_id)
         assert submission is not None  # inserted above, in this transaction
