@@ -41,6 +41,7 @@ class Settings:
     database_busy_seconds: float = 10.0
     secret_key: str = field(default="", repr=False)
     public_url: str = "http://127.0.0.1:5000"
+    office_phone: str = ""  # to call when the site cannot save; empty: the phone of the bulletin shown last
     proxy_count: int = 0
     max_request_bytes: int = 16 * 1024 * 1024
     log_level: str = "INFO"
@@ -59,7 +60,6 @@ class Settings:
     csrf_enabled: bool = True
     csrf_time_limit: int = 4 * 3600
     min_fill_seconds: int = 3
-    repeat_window_seconds: int = 600
 
     # rate limits (Flask-Limiter notation)
     ratelimit_enabled: bool = True

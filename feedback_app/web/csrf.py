@@ -1,24 +1,17 @@
 """CSRF protection of every POST, and the one answer to a refused one.
 
 ``CSRFProtect`` checks every POST's token before its view runs. When it refuses one, ``bad_token``
-answers: a view marked ``keeps_input`` runs, and every form of the site fails for such a request
-(``web.forms.Form``), so the page comes back as it was filled in, saying why (``problem()``), and the
-view can never act on it; nothing is committed whatever the view answers. Any other view does not run:
-the visitor gets an error page with the same explanation.
+refuses the request (``web.refusal``) with the cause in Chinese: a view marked ``keeps_input`` shows its
+form again as it was filled in, saying why, and can never act on it; nothing is committed. Any other
+view does not run: the visitor gets an error page with the same explanation.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
 
-from feedback_app.web.transaction import refuse_writes
-
-ViewFunc = Callable[..., ResponseReturnValue]
+from feedback_app.web.refusal import refuse
 
 # what went wrong with the token, in words for the person who sent the form
 PROBLEMS = {
@@ -41,34 +34,11 @@ def init_csrf(app: Flask) -> None:
     app.register_error_handler(CSRFError, bad_token)
 
 
-def keeps_input(view: ViewFunc) -> ViewFunc:
-    """Mark a view whose form shows itself again, as filled in, when its token is bad."""
-    view.keeps_input = True  # type: ignore[attr-defined]
-    return view
-
-
-def problem() -> str | None:
-    """Why this request's token was refused, in Chinese; None when it was not."""
-    return g.get("csrf_problem")
-
-
 def bad_token(error: CSRFError) -> ResponseReturnValue:
-    g.csrf_problem = PROBLEMS.get(error.description or "", FALLBACK)
-    refuse_writes()
-    view: Any = current_app.view_functions.get(request.endpoint or "")
-    if _keeps_input(view):
-        try:
-            return current_app.ensure_sync(view)(**(request.view_args or {}))
-        except HTTPException as refused:  # the view's own refusal (403, 404, a redirect) stands
-            return current_app.handle_http_exception(refused)
-    html = render_template("errors/error.html", code=400, title="请求未执行",
-                           message=f"{problem()}请返回上一页，刷新后重新提交。")
-    return html, 400
+    reason = PROBLEMS.get(error.description or "", FALLBACK)
 
+    def page() -> ResponseReturnValue:
+        return render_template("errors/error.html", code=400, title="请求未执行",
+                               message=f"{reason}请返回上一页，刷新后重新提交。"), 400
 
-def _keeps_input(view: Any) -> bool:
-    while view is not None:
-        if getattr(view, "keeps_input", False):
-            return True
-        view = getattr(view, "__wrapped__", None)
-    return False
+    return refuse(reason, page)

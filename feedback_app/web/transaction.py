@@ -13,14 +13,17 @@ calls ``begin_write`` itself.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.wrappers import Response
 
 from feedback_app import current
@@ -34,6 +37,9 @@ from feedback_app.core.database import (
     take_jobs,
     write_gate,
 )
+from feedback_app.intake import attachments
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -44,12 +50,25 @@ def init_db(app: Flask, engine: Engine) -> None:
     app.extensions["db_engine"] = engine
     app.extensions["db_write_gate"] = gate
     app.extensions["db_sessionmaker"] = factory
+    _sweep_attachments(factory, app.extensions["settings"].attachments_path)
     app.after_request(_commit_on_success)
     app.teardown_request(_close_on_error)
 
 
+def _sweep_attachments(factory: sessionmaker[Session], directory: Path) -> None:
+    """What a crash left half-stored (``intake.attachments.sweep``): at each start, before any request."""
+    try:
+        with factory() as session:
+            placed, removed = attachments.sweep(session, directory)
+    except (SQLAlchemyError, OSError):
+        log.exception("attachments left by a crash could not be swept; the next start tries again")
+        return
+    if placed or removed:
+        log.warning("attachments left by a crash: %d put in place, %d removed", placed, removed)
+
+
 def _commit_on_success(response: Response) -> Response:
-    session: Session | None = g.pop("db_session", None)
+    session: Session | None = g.get("db_session")
     jobs: list[Job] = []
     if session is not None:
         try:
@@ -58,9 +77,15 @@ def _commit_on_success(response: Response) -> Response:
                 jobs = take_jobs(session)
             else:
                 session.rollback()
-        finally:
-            session.close()
-            release_write_gate(session)
+        except Exception as error:  # the answer must not claim what was not saved
+            handler = current_app.extensions.get("commit_failed")
+            answered = handler(error) if handler is not None else None
+            if answered is None:
+                raise
+            return answered  # the request's session was abandoned; one it read with since, teardown closes
+        g.pop("db_session")
+        session.close()
+        release_write_gate(session)
     jobs += g.pop("after_response", [])
     if jobs:
         factory = current.sessions()
@@ -76,6 +101,23 @@ def _close_on_error(_exc: BaseException | None) -> None:
             session.close()
         finally:
             release_write_gate(session)
+
+
+def abandon() -> None:
+    """Give up this request's transaction (the database failed it): what can be rolled back is, the
+    write gate is left, nothing will be committed, and what the request reads from here on it reads
+    without writing."""
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        try:
+            session.rollback()
+            session.close()
+        except SQLAlchemyError:
+            session.invalidate()  # the connection is broken: not returned to the pool as it is
+        finally:
+            release_write_gate(session)
+    g.db_read_only = True
+    refuse_writes()
 
 
 def refuse_writes() -> None:
@@ -94,7 +136,7 @@ def get_session() -> Session:
     session: Session | None = g.get("db_session")
     if session is None:
         session = g.db_session = current.sessions()()  # kept first: the request's end closes it however it began
-        if request.method in SAFE_METHODS:
+        if request.method in SAFE_METHODS or g.get("db_read_only"):
             begin_read_only(session)  # a GET writes nothing: the database would refuse it
         elif request.method == "POST" and not g.get("db_late_lock"):
             begin_immediate(session)

@@ -663,7 +663,7 @@ def test_a_post_with_a_valid_token_but_refused_changes_nothing(strict_world, rul
     engine = app.extensions["db_engine"]
     for role, path_rule in _may_post(app, rule):
         client = app.test_client()
-        client.environ_base["HTTP_REFERER"] = "https://localhost/staff/login"
+        client.environ_base["HTTP_REFERER"] = "http://localhost/staff/login"  # login over http, as the test client does
         login(client, strict_world.world.people[role].username)
         token = csrf_of(client.get("/staff/", base_url="https://localhost").get_data(as_text=True))
         assert token, f"{role}: no token on the staff home"

@@ -47,7 +47,6 @@ from feedback_app.outcomes.tracking import (
     status_view,
 )
 from feedback_app.web.access import public
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.errors import error_page
 from feedback_app.web.limits import limit_view
 from feedback_app.web.public.form_page import (
@@ -65,6 +64,7 @@ from feedback_app.web.public.forms import (
     RatingForm,
     TrackForm,
 )
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.transaction import get_session, late_write_lock
 
 bp = Blueprint("public", __name__)
@@ -167,13 +167,9 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     )
     prepared = prepare_submission(s, draft)  # before the lock: it holds only the statements
     begin_write(db)  # from here on this request holds the write lock until it commits
-    existing, repeat = earlier_receipt(db, s, prepared)
+    existing = earlier_receipt(db, s, prepared)
     if existing is not None:
         return _to_receipt(existing)
-    if repeat is not None:
-        earlier = cookie.get("receipt") or {}
-        code = earlier.get("code") if earlier.get("reference") == repeat else None
-        return _to_receipt(Receipt(repeat, code, created=False), repeat=True)
     receipt: Receipt | None
     try:
         receipt = store_submission(db, s, prepared)
@@ -185,11 +181,11 @@ def _submit(db: Session, facts: FormFacts) -> ResponseReturnValue:
     return _to_receipt(receipt)
 
 
-def _to_receipt(receipt: Receipt, repeat: bool = False):
+def _to_receipt(receipt: Receipt):
     cookie["receipt"] = {
         "reference": receipt.reference,
         "code": receipt.query_code,
-        "repeat": repeat,
+        "again": not receipt.created,  # this form was stored before (a double click, a resend)
         "until": time.time() + RECEIPT_SECONDS,
     }
     return redirect(url_for("public.receipt"), code=303)
@@ -207,7 +203,7 @@ def receipt():
         "public/receipt.html",
         reference=data["reference"],
         code=display(code) if code else None,
-        repeat=data.get("repeat", False),
+        again=data.get("again", False),
     )
     return _no_store(make_response(html))
 

@@ -65,6 +65,8 @@ def form_facts(slug: str) -> FormFacts | None:
             return None
         facts = _facts_of(bulletin)
         facts_by_slug[slug] = facts
+        if bulletin.contact_phone:  # the number the page for a database that cannot save gives
+            current_app.extensions["office_phone"] = bulletin.contact_phone
     return facts
 
 

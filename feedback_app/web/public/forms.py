@@ -13,9 +13,9 @@ from feedback_app.core.text import clean_text
 from feedback_app.core.words import RATING_LABELS
 from feedback_app.intake.attachments import IncomingFile
 from feedback_app.intake.attachments import problems as attachment_problems
-from feedback_app.web.csrf import problem
 from feedback_app.web.form_tokens import FormTokens
 from feedback_app.web.forms import ChoiceField, CommentForm, Form
+from feedback_app.web.refusal import problem
 
 FORM_TOKENS = FormTokens("feedback-form", max_age=24 * 3600)
 

@@ -14,8 +14,8 @@ from feedback_app.current import settings
 from feedback_app.moderation import actions
 from feedback_app.outcomes import replies
 from feedback_app.web.access import actor, may_here, require
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.staff.case_page import load_visible, render_detail
 from feedback_app.web.transaction import get_session
 

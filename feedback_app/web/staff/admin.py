@@ -36,8 +36,8 @@ from feedback_app.auth.passwords import MIN_LENGTH, password_problem
 from feedback_app.core.models import Role, StaffUser, Unit
 from feedback_app.core.words import ROLE_LABELS
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import ChoiceField, Form
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("admin", __name__, url_prefix="/staff/admin")

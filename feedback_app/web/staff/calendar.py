@@ -16,8 +16,8 @@ from feedback_app.core.calendar import (
 from feedback_app.core.clocks import recount_open
 from feedback_app.current import settings
 from feedback_app.web.access import actor, require
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("calendar", __name__, url_prefix="/staff")

@@ -43,7 +43,7 @@ from feedback_app.intake.service import (
     receipt_for_token,
 )
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.csrf import keeps_input
+from feedback_app.web.refusal import keeps_input
 from feedback_app.web.staff.intake_forms import (
     FORM_TOKENS,
     LetterForm,

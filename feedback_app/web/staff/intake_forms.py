@@ -27,9 +27,9 @@ from feedback_app.core.text import clean_text, normalize_phone
 from feedback_app.core.words import REPLY_BY_LABELS
 from feedback_app.intake import channels, rules
 from feedback_app.intake.channels import MAX_REPRESENTATIVES
-from feedback_app.web.csrf import problem
 from feedback_app.web.form_tokens import FormTokens
 from feedback_app.web.forms import ChoiceField, CommentForm
+from feedback_app.web.refusal import problem
 from feedback_app.web.staff.intake_fields import NO, YES, dates_since, parse_clock, parse_count, parse_day
 
 FORM_TOKENS = FormTokens("staff-intake", max_age=12 * 3600)

@@ -43,9 +43,9 @@ from feedback_app.web.access import (
     safe_next,
     start_session,
 )
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
 from feedback_app.web.limits import client_address
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.templating import staff_home
 from feedback_app.web.transaction import after_response, get_session
 

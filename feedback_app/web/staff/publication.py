@@ -27,8 +27,8 @@ from feedback_app.current import settings
 from feedback_app.moderation.queue import visible_to
 from feedback_app.outcomes import publication, published, redaction
 from feedback_app.web.access import actor, current_staff, may_here, require
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.staff.case_page import load_visible
 from feedback_app.web.transaction import get_session
 

@@ -29,7 +29,7 @@ from feedback_app.core.states import StaleSubmission, TransitionRefused
 from feedback_app.current import settings
 from feedback_app.moderation import query_codes
 from feedback_app.web.access import actor, current_staff, require
-from feedback_app.web.csrf import keeps_input, problem
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.staff.case_page import (
     QUERY_CODE_FORM,
     QueryCodeForm,

@@ -1,0 +1,103 @@
+"""When the database cannot save, or cannot be reached: a page that says so, never a generic error and
+never a false receipt.
+
+An operational database error (SQLite: a read-only file, the write lock held past the wait, a full
+disk; PostgreSQL: stopped, the connection lost) or a full disk while an attachment is written, raised
+by a view or by the request's commit, is answered with 503 "系统暂时无法保存" and the office's phone
+number. A POST's own page comes back as it was filled in (``web.refusal``), read without writing; the
+changes the request made to the browser's session are dropped (no receipt to show). When even reading
+fails, the page lists what was typed so that it can be copied.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+
+from flask import Flask, current_app, g, render_template, request, session
+from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa
+from werkzeug.wrappers import Response
+
+from feedback_app import current
+from feedback_app.web import transaction
+from feedback_app.web.refusal import refuse
+
+log = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+NOT_SAVED = "系统暂时无法保存您提交的内容，本次提交未成功，请稍后再提交。"
+NOT_READ = "系统暂时无法访问，请稍后再试。"
+UNTYPED = frozenset({"csrf_token", "form_token", "website", "version"})  # not what a person typed
+
+
+def is_unavailable(error: BaseException) -> bool:
+    if isinstance(error, DATABASE_ERRORS):
+        # a write in a reading request's read-only transaction is a fault of the code, not of the database
+        return not (request.method in transaction.SAFE_METHODS and _refused_as_read_only(error))
+    return isinstance(error, OSError) and error.errno in DISK_ERRNOS
+
+
+def _refused_as_read_only(error: BaseException) -> bool:
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlite_errorname", "") == "SQLITE_READONLY"
+
+
+def init_unavailable(app: Flask) -> None:
+    for error in (*DATABASE_ERRORS, OSError):
+        app.register_error_handler(error, _raised)
+    app.extensions["commit_failed"] = _commit_failed
+    app.before_request(_keep_session_as_sent)
+
+
+def office_phone() -> str | None:
+    """The number to call: the setting, else the one of the bulletin the site showed last."""
+    return current.settings().office_phone or current_app.extensions.get("office_phone")
+
+
+def _keep_session_as_sent() -> None:
+    if request.method == "POST":
+        g.session_as_sent = dict(session)
+
+
+def _commit_failed(error: Exception) -> Response | None:
+    return answer(error) if is_unavailable(error) else None
+
+
+def _raised(error: Exception) -> ResponseReturnValue:
+    if not is_unavailable(error):
+        raise error
+    return answer(error)
+
+
+def answer(error: BaseException) -> Response:
+    """The 503 answer for this request, its own form shown again when it has one."""
+    log.warning("database or disk unavailable (%s) on %s %s", type(error).__name__, request.method,
+                request.url_rule.rule if request.url_rule else "?")
+    transaction.abandon()
+    if "session_as_sent" in g:  # what the view put in the browser's session (a receipt) is not so
+        session.clear()
+        session.update(g.session_as_sent)
+    reason = NOT_SAVED if request.method == "POST" else NOT_READ
+    phone = office_phone()
+    notice = f"{reason}如情况紧急，请拨打 {phone}。" if phone else reason
+
+    def page() -> ResponseReturnValue:
+        typed = [(k, v) for k, v in request.form.items(multi=True)
+                 if v.strip() and k not in UNTYPED and "password" not in k]
+        title = "系统暂时无法保存" if request.method == "POST" else "系统暂时无法访问"
+        return render_template("errors/unavailable.html", code=503, title=title, message=reason, phone=phone,
+                               typed=typed), 503
+
+    try:
+        response = refuse(notice, page)
+    except Exception as again:  # reading fails too: the page needs no database
+        if not is_unavailable(again):
+            raise
+        transaction.abandon()
+        response = current_app.make_response(page())
+    if response.status_code in (400, 409):  # the form shown again, as for any refusal
+        response.status_code = 503
+    response.headers["Retry-After"] = "60"
+    response.headers["Cache-Control"] = "no-store"
+    return response
