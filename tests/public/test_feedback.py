@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from feedback_app.app import create_app
 from feedback_app.core.models import Attachment, OutboxMessage, Submission
 from feedback_app.intake.attachments import path_of
+from feedback_app.moderation.duplicates import candidates
 from tests.conftest import make_settings
 from tests.factories import FORM, form_fields, receipt_of, submit, valid_data
 
@@ -156,21 +157,29 @@ def test_double_submit_gives_the_same_receipt_and_one_record(client, session, bu
     second = client.post(FORM, data=data)  # a refresh, a double click, or back and submit again
     assert first.status_code == second.status_code == 303
     assert receipt_of(client) == first_receipt
+    assert "这份意见已经提交成功" in client.get("/receipt").get_data(as_text=True)
     other_browser = client.application.test_client()
     assert other_browser.post(FORM, data=data).status_code == 303
     assert receipt_of(other_browser) == first_receipt  # the code is derived, not remembered
     assert count(session) == 1
 
 
-def test_same_text_again_from_same_client_gets_the_earlier_receipt(client, session, bulletin):
+def test_the_same_words_in_a_new_form_are_a_new_submission_proposed_as_a_duplicate(client, session, bulletin):
+    """Only the form token decides "the same submission again": the same text sent again from the same
+    address (or by a neighbour behind the same NAT), now with a photo and a phone number, is stored
+    whole as its own submission, and staff see it proposed as a likely duplicate of the first."""
     submit(client)
-    earlier = receipt_of(client)
-    assert submit(client).status_code == 303  # a new form, the same words
+    first = receipt_of(client)
+    data = {**form_fields(client), **valid_data(reply_by="phone", name="张三", phone="13800138000"),
+            "attachments": (io.BytesIO(PNG), "现场照片.png")}
+    assert client.post(FORM, data=data, content_type="multipart/form-data").status_code == 303
+    second = receipt_of(client)
     html = client.get("/receipt").get_data(as_text=True)
-    assert receipt_of(client) == earlier and "已提交过相同的内容" in html
-    assert count(session) == 1
-    submit(client, body="另一条不同的意见：建议公开整改台账的更新频率。")
+    assert second[0] != first[0] and second[1] and "提交成功" in html and "已经提交成功" not in html
     assert count(session) == 2
+    later = session.scalar(select(Submission).where(Submission.reference == second[0]))
+    assert later.phone == "+8613800138000" and [a.display_name for a in later.attachments] == ["现场照片.png"]
+    assert [c.submission.reference for c in candidates(session, later)] == [first[0]]
 
 
 def test_honeypot_stops_robots_and_keeps_nothing(client, session, bulletin):
