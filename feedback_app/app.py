@@ -19,11 +19,11 @@ from feedback_app.cli.staff import staff_group, unit_group
 from feedback_app.core.config import REPO_ROOT, Settings
 from feedback_app.core.database import make_engine
 from feedback_app.core.logsafe import configure_logging
-from feedback_app.web import csrf, errors, headers, limits, templating, transaction
+from feedback_app.web import csrf, errors, headers, limits, origin, templating, transaction, unavailable
 from feedback_app.web.access import init_staff_sessions
 from feedback_app.web.cookie_session import CookieSessions
+from feedback_app.web.form_data import AppRequest
 from feedback_app.web.health import bp as health_bp
-from feedback_app.web.multipart import AppRequest
 from feedback_app.web.public import bulletin, citizen
 from feedback_app.web.staff import (
     actions,
@@ -75,11 +75,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
-        SESSION_COOKIE_NAME="fb_session",
+        # under https the __Host- prefix: browsers then keep it only if Secure, for Path=/ and this host alone
+        SESSION_COOKIE_NAME=("__Host-" if settings.public_url.startswith("https://") else "") + "fb_session",
         TEMPLATES_AUTO_RELOAD=settings.env == "development",
     )
     configure_logging(settings.log_level)
     headers.init_headers(app, settings)
+    origin.init_origin_check(app, settings)  # first of the before-request hooks: a refused POST reaches none
     init_staff_sessions(app)
     csrf.init_csrf(app)  # after the hooks that say who is asking (a view that runs for a bad token needs them)
     limits.init_limiter(app, settings)
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     citizen.apply_limits(app, settings)
     login.apply_limits(app, settings)
     errors.register_error_pages(app)
+    unavailable.init_unavailable(app)  # its handlers are more specific than the error pages' (Flask picks by class)
     # last: after-request hooks run last-registered first, so the request's transaction commits
     # before the others run (they only set headers) and holds the write lock no longer
     transaction.init_db(app, make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds))
