@@ -2,6 +2,8 @@
 
 For each message not yet marked on the server: store it raw (committed), ingest it (committed), and
 only then mark it on the server with the keyword ``$Ingested`` (and ``\\Seen``), recording that too.
+A message over ``mail_max_bytes`` is fetched in parts of ``PART_BYTES`` straight into the attachment
+store, kept whole and quarantined (see ``original``).
 Each step is idempotent, so a run killed at any point and started again ingests every message once.
 Servers that keep no keywords get ``\\Seen`` alone, and unseen messages are fetched.
 """
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,8 +29,8 @@ from feedback_app.core.config import Settings
 from feedback_app.core.database import utcnow
 from feedback_app.core.models import InboundMessage, InboundStatus
 from feedback_app.mailbox.health import mailbox_key, record_attempt
-from feedback_app.mailbox.inbound import finish_stored, pause, take
-from feedback_app.mailbox.parse import header_block, headers_only
+from feedback_app.mailbox.inbound import finish_stored, pause, take, take_original
+from feedback_app.mailbox.original import Original, receiving, tidy
 
 log = logging.getLogger("feedback_app.mail")
 
@@ -36,6 +39,7 @@ TIMEOUT = 60.0
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_COUNT = 50
 UID_CHUNK = 500
+PART_BYTES = 1024 * 1024  # of a message over the size limit, fetched at a time
 
 
 class FetchError(Exception):
@@ -142,6 +146,7 @@ def fetch_once(factory: sessionmaker[Session], settings: Settings, *, connector=
         return report
     try:
         record_attempt(factory, key, error=None, started=True)
+        tidy(factory, settings.attachments_path)
         for outcome in finish_stored(factory, settings):
             report.resumed += 1
             _count(report, outcome)
@@ -194,21 +199,21 @@ def _fetch(conn: imaplib.IMAP4, factory: sessionmaker[Session], settings: Settin
     uids = sorted(int(u) for u in b" ".join(d for d in data if d).split())
     for batch in _batches(conn, uids, settings.mail_max_bytes):
         bodies = _bodies(conn, [uid for uid, size, _ in batch if size <= settings.mail_max_bytes], "BODY.PEEK[]")
-        heads = _bodies(conn, [uid for uid, size, _ in batch if size > settings.mail_max_bytes],
-                        "BODY.PEEK[HEADER]")
         for uid, size, received in batch:
-            quarantine = None
-            raw = bodies.get(uid)
-            if uid in heads:
-                raw = header_block(heads[uid])
-                quarantine = headers_only(raw)
-                quarantine.problem = (f"邮件过大（{size:,} 字节，上限 {settings.mail_max_bytes:,} 字节），"
-                                      "只保存了邮件头，原件请在邮箱中查看")
-            if raw is None:  # expunged meanwhile
-                continue
-            report.fetched += 1
-            outcome = take(factory, settings, raw, mailbox=key, uidvalidity=uidvalidity, uid=uid,
-                           received_at=received, quarantine=quarantine)
+            if size > settings.mail_max_bytes:
+                original = _download(conn, uid, settings.attachments_path)
+                if original is None:  # expunged meanwhile
+                    continue
+                report.fetched += 1
+                outcome = take_original(factory, settings, original, mailbox=key, uidvalidity=uidvalidity, uid=uid,
+                                        received_at=received)
+            else:
+                raw = bodies.get(uid)
+                if raw is None:  # expunged meanwhile
+                    continue
+                report.fetched += 1
+                outcome = take(factory, settings, raw, mailbox=key, uidvalidity=uidvalidity, uid=uid,
+                               received_at=received)
             _count(report, outcome)
             pause()
             _ok(conn.uid("STORE", str(uid), "+FLAGS.SILENT", flags)[0], "STORE")
@@ -298,6 +303,43 @@ def _bodies(conn, uids: list[int], item: str) -> dict[int, bytes]:
                 found[int(match.group(1))] = waiting
             waiting = None
     return found
+
+
+def _download(conn: imaplib.IMAP4, uid: int, directory: Path) -> Original | None:
+    """A message too large to hold in memory, fetched part by part into a temporary file of the
+    attachment store (see ``original``); None when it is gone from the server."""
+    with receiving(directory) as receiver:
+        while True:
+            part = _part(conn, uid, receiver.size, PART_BYTES)
+            if part is None:
+                receiver.discard()
+                return None
+            receiver.write(part)
+            if len(part) < PART_BYTES:  # the last part (empty when the size is a multiple of PART_BYTES)
+                return receiver.finish()
+
+
+def _part(conn: imaplib.IMAP4, uid: int, offset: int, length: int) -> bytes | None:
+    """``length`` bytes of the message from ``offset`` (fewer at its end); None when it is gone."""
+    typ, data = conn.uid("FETCH", str(uid), f"(UID BODY.PEEK[]<{offset}.{length}>)")
+    _ok(typ, "FETCH")
+    answered = False
+    waiting: bytes | None = None
+    for entry in data:
+        line = entry[0] if isinstance(entry, tuple) else entry
+        if not isinstance(line, bytes):
+            continue
+        found = _UID.search(line)
+        if isinstance(entry, tuple):
+            if found and int(found.group(1)) == uid:
+                return entry[1]
+            waiting = None if found else entry[1]
+        elif found and int(found.group(1)) == uid:
+            if waiting is not None:  # the literal came before the UID
+                return waiting
+            answered = answered or b"BODY[]" in line  # a part written as "" or NIL: past the end
+            waiting = None
+    return b"" if answered else None
 
 
 def _quote(mailbox: str) -> str:

@@ -2,6 +2,8 @@
 
 Files are only read. A message already known (the same bytes, from any source) is not registered
 again, so importing the same files twice, or files also fetched over IMAP, registers nothing twice.
+A message over ``mail_max_bytes`` is copied in chunks to the attachment store, kept whole and
+quarantined (see ``original``).
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from sqlalchemy.orm import sessionmaker
 from feedback_app.core.config import Settings
 from feedback_app.core.models import InboundStatus
 from feedback_app.mailbox.draft import IMPORT_MAILBOX
-from feedback_app.mailbox.inbound import Outcome, finish_stored, pause, take
-from feedback_app.mailbox.parse import header_block, headers_only
+from feedback_app.mailbox.inbound import Outcome, finish_stored, pause, take, take_original
+from feedback_app.mailbox.original import CHUNK_BYTES, Original, Readable, copy, receiving, tidy
+from feedback_app.mailbox.parse import header_block
 
 log = logging.getLogger("feedback_app.mail")
 
@@ -47,9 +50,10 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Source:
-    raw: bytes
-    size: int  # the whole message's size (``raw`` is only its header when it is too large)
+    raw: bytes  # the whole message, or the header block of one kept whole in the store
+    size: int  # the whole message's size
     label: str
+    original: Original | None = None  # a message over the size limit, copied whole to the store
 
 
 def is_maildir(path: Path) -> bool:
@@ -61,39 +65,54 @@ def is_mbox(path: Path) -> bool:
         return fh.read(5) == b"From "
 
 
-def _read_file(path: Path, max_bytes: int) -> Source:
-    size = path.stat().st_size
+def _read(source: Readable, max_bytes: int, store: Path, label: str) -> Source:
+    """One message: read into memory up to ``max_bytes``; past that, copied in chunks to the store."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= max_bytes:
+        chunk = source.read(min(CHUNK_BYTES, max_bytes + 1 - size))
+        if not chunk:
+            return Source(b"".join(chunks), size, label)
+        chunks.append(chunk)
+        size += len(chunk)
+    with receiving(store) as receiver:
+        for chunk in chunks:
+            receiver.write(chunk)
+        chunks.clear()
+        copy(source, receiver)
+        original = receiver.finish()
+    return Source(original.head, original.size, label, original)
+
+
+def _read_file(path: Path, max_bytes: int, store: Path) -> Source:
     with open(path, "rb") as fh:
-        if size <= max_bytes:
-            return Source(fh.read(), size, path.name)
-        return Source(header_block(fh.read(HEAD_LIMIT)), size, path.name)
+        return _read(fh, max_bytes, store, path.name)
 
 
-def messages(path: Path, max_bytes: int) -> Iterator[Source]:
-    """Every message under ``path``: a Maildir (new/ then cur/), a folder of .eml files, an mbox, an .eml."""
+def messages(path: Path, max_bytes: int, store: Path) -> Iterator[Source]:
+    """Every message under ``path``: a Maildir (new/ then cur/), a folder of .eml files, an mbox, an .eml.
+    One over ``max_bytes`` is copied to a temporary file in ``store`` (the attachment store), for
+    ``take_original`` to keep or remove."""
     if is_maildir(path):
         for sub in ("new", "cur"):
             folder = path / sub
             if folder.is_dir():
                 for item in sorted(folder.iterdir()):
                     if item.is_file() and not item.name.startswith("."):
-                        yield _read_file(item, max_bytes)
+                        yield _read_file(item, max_bytes, store)
     elif path.is_dir():
         for item in sorted(path.glob("*.eml")):
-            yield _read_file(item, max_bytes)
+            yield _read_file(item, max_bytes, store)
     elif is_mbox(path):
         box = mailbox.mbox(path, create=False)
         try:
             for n, key in enumerate(box.iterkeys(), start=1):
-                raw = box.get_bytes(key)
-                if len(raw) > max_bytes:
-                    yield Source(header_block(raw[:HEAD_LIMIT]), len(raw), f"{path.name}#{n}")
-                else:
-                    yield Source(raw, len(raw), f"{path.name}#{n}")
+                with box.get_file(key) as fh:  # the message without its "From " line
+                    yield _read(fh, max_bytes, store, f"{path.name}#{n}")
         finally:
             box.close()
     else:
-        yield _read_file(path, max_bytes)
+        yield _read_file(path, max_bytes, store)
 
 
 _RECEIVED = re.compile(rb"^Received:(.*?)(?=^\S)", re.M | re.S | re.I)
@@ -117,20 +136,20 @@ def arrival(raw: bytes) -> datetime | None:
 def import_paths(factory: sessionmaker, settings: Settings, paths: list[Path]) -> ImportReport:
     """Store and ingest every message in ``paths``; unreadable files are reported, not fatal."""
     report = ImportReport()
+    tidy(factory, settings.attachments_path)
     for outcome in finish_stored(factory, settings):
         report.resumed += 1
         report.count(outcome)
     for path in paths:
         try:
-            for source in messages(path, settings.mail_max_bytes):
+            for source in messages(path, settings.mail_max_bytes, settings.attachments_path):
                 report.read += 1
-                quarantine = None
-                if source.size > settings.mail_max_bytes:
-                    quarantine = headers_only(source.raw)
-                    quarantine.problem = (f"邮件过大（{source.size:,} 字节，上限 {settings.mail_max_bytes:,} 字节），"
-                                          "只保存了邮件头")
-                report.count(take(factory, settings, source.raw, mailbox=IMPORT_MAILBOX,
-                                  received_at=arrival(source.raw), quarantine=quarantine))
+                if source.original is not None:
+                    report.count(take_original(factory, settings, source.original, mailbox=IMPORT_MAILBOX,
+                                               received_at=arrival(source.raw)))
+                else:
+                    report.count(take(factory, settings, source.raw, mailbox=IMPORT_MAILBOX,
+                                      received_at=arrival(source.raw)))
                 pause()
         except OSError as exc:
             report.errors.append(f"{path}：无法读取（{exc.strerror or type(exc).__name__}）")

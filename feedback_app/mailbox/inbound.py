@@ -2,7 +2,8 @@
 and, for staff, release a quarantined message. Each step may be repeated after a crash at any point.
 
 A message is known by the SHA-256 of its raw bytes: the same bytes fetched again (another UID, another
-UIDVALIDITY, or an exported file) are the same message, and never become a second submission.
+UIDVALIDITY, or an exported file) are the same message, and never become a second submission. A message
+over the size limit is known the same way, by the SHA-256 of the whole message kept in the store.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from feedback_app.core.models import InboundMessage, InboundStatus, Submission
 from feedback_app.intake.attachments import sniff
 from feedback_app.intake.service import Receipt, create_submission
 from feedback_app.mailbox.draft import build_draft
-from feedback_app.mailbox.parse import Limits, Parsed, parse_message
+from feedback_app.mailbox.original import Original, discard, oversized_reason, put_in_place
+from feedback_app.mailbox.parse import Limits, Parsed, headers_only, parse_message
 
 log = logging.getLogger("feedback_app.mail")
 
@@ -54,13 +56,38 @@ def _begin_write(session: Session) -> None:
 
 
 def store_raw(factory: sessionmaker[Session], raw: bytes, *, mailbox: str, uidvalidity: int = 0, uid: int = 0,
-              received_at: datetime | None = None, quarantine: Parsed | None = None) -> tuple[int, bool]:
-    """Step 1: keep the raw bytes, committed. Returns (row id, whether it is new).
+              received_at: datetime | None = None) -> tuple[int, bool]:
+    """Step 1: keep the raw bytes, committed. Returns (row id, whether it is new)."""
+    return _store(factory, hashlib.sha256(raw).hexdigest(), {"raw": raw, "size": len(raw)}, mailbox=mailbox,
+                  uidvalidity=uidvalidity, uid=uid, received_at=received_at, quarantine=None)
 
-    ``quarantine``: what a message not to be read further (too large to fetch whole) tells of itself;
-    the row is stored quarantined at once, with that reason.
-    """
-    digest = hashlib.sha256(raw).hexdigest()
+
+def store_original(factory: sessionmaker[Session], original: Original, quarantine: Parsed, *, mailbox: str,
+                   uidvalidity: int = 0, uid: int = 0, received_at: datetime | None = None) -> tuple[int, bool]:
+    """Step 1 for a message kept whole (see ``original``): its row committed, quarantined, with the
+    header block as ``raw``, then its file put in place. Returns (row id, whether it is new); when the
+    message was known already, or the row cannot be stored, this copy of it is removed."""
+    pause()
+    try:
+        inbound_id, new = _store(
+            factory, original.sha256, {"raw": original.head, "size": len(original.head),
+                                       "original_name": original.name, "original_size": original.size},
+            mailbox=mailbox, uidvalidity=uidvalidity, uid=uid, received_at=received_at, quarantine=quarantine)
+    except BaseException:
+        discard(original)
+        raise
+    if not new:  # the earlier row keeps its own file
+        discard(original)
+        return inbound_id, False
+    pause()
+    put_in_place(original.directory, original.name)
+    return inbound_id, True
+
+
+def _store(factory: sessionmaker[Session], digest: str, content: dict, *, mailbox: str, uidvalidity: int,
+           uid: int, received_at: datetime | None, quarantine: Parsed | None) -> tuple[int, bool]:
+    """The row of a message not known yet, committed. ``quarantine``: what a message not to be read
+    further tells of itself; the row is stored quarantined at once, with that reason."""
     with factory() as session:  # the common case of a message seen before, without taking the write lock
         existing = _known(session, digest)
     if existing is not None:
@@ -74,9 +101,8 @@ def store_raw(factory: sessionmaker[Session], raw: bytes, *, mailbox: str, uidva
             existing = _known(session, digest)
             if existing is not None:
                 return existing, False
-            row = InboundMessage(mailbox=mailbox[:200], uidvalidity=uidvalidity, uid=uid, sha256=digest, raw=raw,
-                                 size=len(raw), status=InboundStatus.stored.value,
-                                 received_at=min(received_at or utcnow(), utcnow()))
+            row = InboundMessage(mailbox=mailbox[:200], uidvalidity=uidvalidity, uid=uid, sha256=digest, **content,
+                                 status=InboundStatus.stored.value, received_at=min(received_at or utcnow(), utcnow()))
             if quarantine is not None:
                 _describe(row, quarantine)
                 row.status, row.reason = InboundStatus.quarantined.value, (quarantine.problem or "")[:300]
@@ -172,11 +198,22 @@ def _outcome(session: Session, row: InboundMessage, *, done_now: bool) -> Outcom
 
 
 def take(factory: sessionmaker[Session], settings: Settings, raw: bytes, *, mailbox: str, uidvalidity: int = 0,
-         uid: int = 0, received_at: datetime | None = None, quarantine: Parsed | None = None) -> Outcome:
+         uid: int = 0, received_at: datetime | None = None) -> Outcome:
     """Steps 1 and 2 for one message: store it raw (committed), then ingest it (committed)."""
     inbound_id, new = store_raw(factory, raw, mailbox=mailbox, uidvalidity=uidvalidity, uid=uid,
-                                received_at=received_at, quarantine=quarantine)
+                                received_at=received_at)
     pause()
+    outcome = ingest(factory, settings, inbound_id)
+    return replace(outcome, done_now=True) if new and not outcome.done_now else outcome
+
+
+def take_original(factory: sessionmaker[Session], settings: Settings, original: Original, *, mailbox: str,
+                  uidvalidity: int = 0, uid: int = 0, received_at: datetime | None = None) -> Outcome:
+    """Steps 1 and 2 for a message over the size limit, kept whole: stored quarantined, with the reason."""
+    quarantine = headers_only(original.head)
+    quarantine.problem = oversized_reason(original.size, settings.mail_max_bytes)
+    inbound_id, new = store_original(factory, original, quarantine, mailbox=mailbox, uidvalidity=uidvalidity,
+                                     uid=uid, received_at=received_at)
     outcome = ingest(factory, settings, inbound_id)
     return replace(outcome, done_now=True) if new and not outcome.done_now else outcome
 

@@ -1,7 +1,9 @@
 """Staff pages for inbound mail: the quarantine list, one message, its release, its raw download."""
 from __future__ import annotations
 
+import os
 from io import BytesIO
+from typing import BinaryIO
 
 from flask import (
     Blueprint,
@@ -23,15 +25,18 @@ from feedback_app.intake.attachments import display_name, sniff
 from feedback_app.mailbox.draft import choose_files, reply_address
 from feedback_app.mailbox.health import mailbox_health
 from feedback_app.mailbox.inbound import ReleaseError, preview, release
+from feedback_app.mailbox.original import open_original, original_path
 from feedback_app.web.access import current_staff, require
-from feedback_app.web.csrf import keeps_input, problem
 from feedback_app.web.forms import Form
+from feedback_app.web.refusal import keeps_input, problem
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("mailbox", __name__, url_prefix="/staff/mail")
 
 PAGE_SIZE = 100
 PREVIEW_CHARS = 20_000
+FILE_MISSING = "邮件原件文件已不存在（可能已被移走或删除），无法下载；原件可能仍在邮箱中，请在邮箱中查看。"
+ROW_MISSING = "这封邮件的记录已不存在（可能已被删除），无法下载原件。"
 STATUS_LABELS = {"stored": "待处理", "ingested": "已登记", "quarantined": "隔离中", "released": "已放行登记"}
 
 
@@ -85,6 +90,7 @@ def _render_message(row: InboundMessage, form: ReleaseForm | None = None, status
     return render_template(
         "mail/message.html",
         row=row,
+        original_missing=bool(row.original_name) and original_path(s.attachments_path, row) is None,
         parsed=parsed,
         text=text[:PREVIEW_CHARS],
         cut=len(text) > PREVIEW_CHARS,
@@ -121,14 +127,33 @@ def release_message(inbound_id: int):
 @bp.post("/<int:inbound_id>/raw", endpoint="raw")
 @require("mailbox.handle")
 def raw_message(inbound_id: int):
-    """The message exactly as received, as a download that no browser renders."""
-    row = _message(inbound_id)
-    user = current_staff()
-    assert user is not None  # behind require
-    record(get_session(), settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
-           target=f"inbound:{row.id}", client=request.remote_addr, details={"sha256": row.sha256})
-    response = send_file(BytesIO(row.raw), mimetype="application/octet-stream", as_attachment=True,
-                         download_name=display_name(f"mail-{row.id}.eml"), max_age=0)
+    """The message exactly as received, as a download that no browser renders: from the database, or
+    streamed from the attachment store when it was kept whole there. A message or a file that is gone
+    is said so, and nothing is audited."""
+    row = get_session().get(InboundMessage, inbound_id)
+    if row is None:
+        return render_template("mail/gone.html", title="页面不存在", message=ROW_MISSING), 404
+    body: BinaryIO
+    if row.original_name:
+        found = open_original(settings().attachments_path, row)
+        if found is None:
+            flash(FILE_MISSING, "error")
+            return _render_message(row, status=404)
+        body = found
+    else:
+        body = BytesIO(row.raw)
+    try:
+        user = current_staff()
+        assert user is not None  # behind require
+        record(get_session(), settings(), action="mail_raw_downloaded", actor=user.username, actor_id=user.id,
+               target=f"inbound:{row.id}", client=request.remote_addr, details={"sha256": row.sha256})
+        response = send_file(body, mimetype="application/octet-stream", as_attachment=True,
+                             download_name=display_name(f"mail-{row.id}.eml"), max_age=0)
+    except BaseException:
+        body.close()
+        raise
+    if row.original_name:
+        response.content_length = os.fstat(body.fileno()).st_size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "no-store"
