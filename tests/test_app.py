@@ -1,13 +1,11 @@
-"""The app factory, settings, error pages, health check."""
+"""The app factory, settings, error pages (the health check: tests/test_health.py)."""
 import dataclasses
-import json
 from pathlib import Path
 
 import itsdangerous
 import pytest
 from sqlalchemy import text
 
-from feedback_app.app import create_app
 from feedback_app.core.config import Settings, SettingsError
 
 
@@ -40,20 +38,6 @@ def test_settings_from_environment(tmp_path):
         Settings.from_env({"FEEDBACK_ENV": "development", "FEEDBACK_INSTANCE_PATH": str(tmp_path),
                            "FEEDBACK_BODY_MAX_CHARS": "many"})
     assert "secret" not in repr(s).lower() or s.secret_key not in repr(s)
-
-
-def test_healthz_ok(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "alarms": []}
-
-
-def test_healthz_503_when_database_unreachable(tmp_path):
-    settings = Settings.from_env({}, env="test", secret_key="k", instance_path=tmp_path,
-                                 database_url=f"sqlite:///{tmp_path}/missing/dir/x.db")
-    response = create_app(settings).test_client().get("/healthz")
-    assert response.status_code == 503
-    assert json.loads(response.data)["database"] == "unreachable"
 
 
 def test_error_pages_are_chinese_and_leak_nothing(app, client):
