@@ -19,7 +19,7 @@ from feedback_app.cli.staff import staff_group, unit_group
 from feedback_app.core.config import REPO_ROOT, Settings
 from feedback_app.core.database import make_engine
 from feedback_app.core.logsafe import configure_logging
-from feedback_app.web import csrf, errors, headers, limits, origin, templating, transaction, unavailable
+from feedback_app.web import csrf, errors, headers, limits, origin, refusal_audit, templating, transaction, unavailable
 from feedback_app.web.access import init_staff_sessions
 from feedback_app.web.cookie_session import CookieSessions
 from feedback_app.web.form_data import AppRequest
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # last: after-request hooks run last-registered first, so the request's transaction commits
     # before the others run (they only set headers) and holds the write lock no longer
     transaction.init_db(app, make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds))
+    refusal_audit.init_refusal_audit(app)  # after init_db: it leaves its job before the request's end takes them
     for group in COMMANDS:
         app.cli.add_command(group)
     return app

@@ -175,7 +175,7 @@ def test_a_comment_from_elsewhere_is_refused_and_changes_nothing(origin_app, hea
     assert response.status_code == 403
     assert REFUSED in response.get_data(as_text=True)
     assert "Set-Cookie" not in response.headers  # not even the session moved
-    assert changes(before, snapshot(origin_app.extensions["db_engine"])) == {}
+    assert set(changes(before, snapshot(origin_app.extensions["db_engine"]))) <= {"refusal_count"}  # its count alone
 
 
 def test_a_staff_login_from_elsewhere_is_refused_before_anything_counts(origin_app, session):
@@ -187,7 +187,8 @@ def test_a_staff_login_from_elsewhere_is_refused_before_anything_counts(origin_a
         response = client.post("/staff/login", data={**csrf_of(page), "username": "deng.ji", "password": password},
                                headers={"Origin": "https://evil.example"})
         assert response.status_code == 403 and REFUSED in response.get_data(as_text=True)
-    assert changes(before, snapshot(origin_app.extensions["db_engine"])) == {}  # no audit entry, no login
+    # no audit entry, no login: the refusal's count alone
+    assert set(changes(before, snapshot(origin_app.extensions["db_engine"]))) <= {"refusal_count"}
     assert login(client, "deng.ji").status_code in (302, 303)  # the same account, from the site itself
     assert session.scalar(select(func.count()).select_from(StaffSession)) == 1
 
@@ -206,7 +207,7 @@ def test_a_refused_request_reaches_no_other_hook(database_url, tmp_path, bulleti
         before = snapshot(app.extensions["db_engine"])
         response = client.post("/staff/logout", data={}, headers={"Origin": "https://evil.example"})
         assert response.status_code == 403 and REFUSED in response.get_data(as_text=True)
-        assert changes(before, snapshot(app.extensions["db_engine"])) == {}
+        assert set(changes(before, snapshot(app.extensions["db_engine"]))) <= {"refusal_count"}
         assert client.get("/staff/").status_code == 200  # still logged in
     finally:
         app.extensions["db_engine"].dispose()

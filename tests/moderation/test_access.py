@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from feedback_app.app import create_app
+from feedback_app.audit.refusals import count_refusal
 from feedback_app.auth import logins
 from feedback_app.auth.accounts import create_unit
 from feedback_app.bulletin.service import import_bulletin
@@ -499,7 +500,8 @@ def jobs_kept(monkeypatch):
 @pytest.mark.parametrize("role", ROLES)
 def test_no_get_writes_to_the_database(world, role, jobs_kept):
     """Every GET route of the app, as every role: every row of every table is as it was. All a GET may
-    leave for after its response is a login's bookkeeping ("last seen", the end of one that ran out)."""
+    leave for after its response is a login's bookkeeping ("last seen", the end of one that ran out) and
+    the count of a refusal (a 403 for a role that may not read the page)."""
     engine = world.app.extensions["db_engine"]
     before = snapshot(engine)
     client = world.client(role)
@@ -509,7 +511,7 @@ def test_no_get_writes_to_the_database(world, role, jobs_kept):
         response = client.get(world.path(rule))
         assert response.status_code < 500, f"{role} GET {rule}: {response.status_code}"
     assert changes(before, snapshot(engine)) == {}
-    assert {getattr(job, "func", job) for job in jobs_kept} <= {logins.seen, logins.lapse}
+    assert {getattr(job, "func", job) for job in jobs_kept} <= {logins.seen, logins.lapse, count_refusal}
 
 
 def test_the_database_refuses_a_write_in_a_get(world):

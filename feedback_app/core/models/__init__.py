@@ -1,6 +1,6 @@
 """Every mapped table. Importing this package maps them all, so the metadata is complete."""
 from feedback_app.core.enums import Channel, Kind, Rating, ReplyBy, Role, State
-from feedback_app.core.models.audit import AuditEntry, AuditHead
+from feedback_app.core.models.audit import AuditEntry, AuditHead, RefusalCount
 from feedback_app.core.models.bulletin import Bulletin, BulletinItem
 from feedback_app.core.models.handling import Deadline, InternalNote, RevealGrant
 from feedback_app.core.models.mail import (
@@ -23,6 +23,6 @@ from feedback_app.core.models.submission import (
 __all__ = [
     "Attachment", "AuditEntry", "AuditHead", "Bulletin", "BulletinItem", "Channel", "Deadline", "InboundMessage",
     "InboundStatus", "InternalNote", "Kind", "MailboxState", "OutboxMessage", "OutboxStatus", "Publication",
-    "Rating", "ReferenceCounter", "Reply", "ReplyBy", "RevealGrant", "Role", "StaffSession", "StaffUser", "State",
-    "Submission", "SubmissionEvent", "Unit",
+    "Rating", "ReferenceCounter", "RefusalCount", "Reply", "ReplyBy", "RevealGrant", "Role", "StaffSession",
+    "StaffUser", "State", "Submission", "SubmissionEvent", "Unit",
 ]

@@ -1,9 +1,10 @@
-"""The append-only audit log, each entry chained to the one before by a keyed hash."""
+"""The append-only audit log, each entry chained to the one before by a keyed hash; and the count of
+refused requests, kept beside it."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from feedback_app.core.database import Base, UTCDateTime, utcnow
@@ -32,3 +33,22 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_hash: Mapped[str] = mapped_column(String(64))
     last_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RefusalCount(Base):
+    """Refused requests (403, 409, 429), one row per minute, actor, status and route with how many there
+    were: a flood adds to a count instead of a row each, so it cannot bloat the log (``audit.refusals``).
+
+    Not in the hash chain: a row changes with every refusal it counts, and the chain is for what staff did.
+    ``actor`` is a staff username or, for anybody else, a keyed hash of the client's address (never the
+    address itself)."""
+
+    __tablename__ = "refusal_count"
+
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)  # UTC, seconds cut off
+    actor: Mapped[str] = mapped_column(String(80), primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)  # the rule, e.g. /staff/admin/users
+    count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
