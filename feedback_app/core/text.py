@@ -18,24 +18,32 @@ CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]|\r(?!\n)")
 BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 UNDECODABLE = "\ufffd"  # what bytes that were not UTF-8 became when the request was read
 
-GARBLED = "包含无法识别的字符（提交的内容不是 UTF-8 编码），请检查后重新输入"
-CONTROL_CHARACTERS = "包含不可见的控制字符，请删除后重新输入"
+GARBLED = "包含无法识别的字符（显示为 \ufffd，提交的内容可能不是 UTF-8 编码），请删除后重新输入"
+CONTROL_CHARACTERS = "包含不可见的控制字符（显示为 \ufffd），请删除后重新输入"
 DIRECTION_CHARACTERS = "包含改变文字方向的控制字符（如 U+202E），请删除后重新输入"
 
 
+# the blanks trimmed around a field: spaces of any width, tabs, line breaks — but none of the control
+# characters Python also counts as blanks (vertical tab, form feed, U+001C–U+001F, U+0085), which are
+# refused like any other (``text_problem``) rather than silently cut off the ends
+_AROUND = re.compile(r"\A[^\S\x0b\x0c\x1c-\x1f\x85]+|[^\S\x0b\x0c\x1c-\x1f\x85]+\Z")
+
+
 def clean_text(value: str | None) -> str:
-    return (value or "").replace("\r\n", "\n").strip()
+    return _AROUND.sub("", (value or "").replace("\r\n", "\n"))
 
 
-def text_problem(value: str | None, *, plain: bool = False) -> str | None:
+def text_problem(value: str | None, *, plain: bool = False, garbled_ok: bool = False) -> str | None:
     """What is wrong with a text anybody sent, in Chinese; None when it may be stored.
 
     ``plain``: a name, a phone number, an address, a file name — where a direction control can only
     disguise what the text says, so it is refused; in free text it is kept and shown (``shown``).
+    ``garbled_ok``: U+FFFD is let through — mail, read as well as its charset allows, whose raw bytes
+    are kept (``mailbox.parse``); a form's undecodable bytes are refused.
     """
     if not value:
         return None
-    if UNDECODABLE in value:
+    if UNDECODABLE in value and not garbled_ok:
         return GARBLED
     if CONTROLS.search(value):
         return CONTROL_CHARACTERS

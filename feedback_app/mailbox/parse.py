@@ -2,10 +2,19 @@
 
 The parser stops as soon as a message has more MIME parts than allowed, so a hostile message costs
 milliseconds; nesting and size are checked too. Whatever cannot be read is reported in ``problem``.
+
+The text a person wrote (the sender, the subject, the body as its charset gives it) meets the one rule
+for text of every channel (``core.text.text_problem``): a control character anywhere, or a direction
+control in the sender, is a ``problem`` naming where and which (the message is quarantined, its raw
+bytes kept); a direction control in the subject or the body is kept, and staff see it written out.
+Bytes a charset cannot read are U+FFFD, as before: mail is read as well as it can be, not refused.
+The facts themselves never carry a control character (PostgreSQL cannot hold a NUL): a release reads
+a quarantined message without them, as ``tidy`` always did for the body.
 """
 from __future__ import annotations
 
 import contextlib
+import email.header
 import re
 from dataclasses import dataclass, field
 from email import policy
@@ -13,6 +22,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesFeedParser
 from email.utils import getaddresses
 
+from feedback_app.core.text import BIDI, CONTROL_CHARACTERS, CONTROLS, DIRECTION_CHARACTERS, text_problem
 from feedback_app.mailbox.classify import auto_reply_reason, bounce_reason
 from feedback_app.mailbox.decode import (
     decode_bytes,
@@ -141,11 +151,13 @@ def parse_message(raw: bytes, limits: Limits, *, lenient: bool = False) -> Parse
                 return out
         out.auto_reply = auto_reply_reason(msg, out.subject)
         out.bounce = bounce_reason(msg, out.sender)
-        texts: list[tuple[str, str]] = []
+        texts: list[tuple[str, str, str]] = []
         _walk(msg, texts, out.parts)
-        plain = [t for kind, t in texts if kind == "plain" and t]
-        out.html_only = not plain and any(t for kind, t in texts if kind == "html")
-        out.text = "\n\n".join(t for _, t in texts if t).strip()
+        plain = [t for kind, t, _ in texts if kind == "plain" and t]
+        out.html_only = not plain and any(t for kind, t, _ in texts if kind == "html")
+        out.text = "\n\n".join(t for _, t, _ in texts if t).strip()
+        if not lenient:
+            out.problem = _breaks_text_rule(msg, [sent for _, _, sent in texts])
         if lenient and not out.text and not out.parts:
             out.text = tidy(decode_bytes(raw[len(header_block(raw)):]))
     except RecursionError:
@@ -172,20 +184,69 @@ def _raw(msg: Message, name: str) -> str | None:
     return None
 
 
+def _header(value: str | None) -> str:
+    """A header's text (``decode_header``) without control characters: what the facts keep."""
+    return CONTROLS.sub("", decode_header(value))
+
+
 def _read_headers(msg: Message, out: Parsed) -> None:
-    out.subject = decode_header(_raw(msg, "Subject"))[:500]
-    message_id = decode_header(_raw(msg, "Message-ID"))
+    out.subject = _header(_raw(msg, "Subject"))[:500]
+    message_id = _header(_raw(msg, "Message-ID"))
     out.message_id = message_id[:998] or None
     raw_from = _raw(msg, "From") or ""
-    out.from_header = decode_header(raw_from)[:500]
+    out.from_header = _header(raw_from)[:500]
     unfolded = re.sub(r"\r?\n[ \t]", " ", raw_from)
     pairs = [(n, a) for n, a in getaddresses([unfolded]) if a]
     if pairs:
         name, address = pairs[0]
-        out.sender_name = decode_header(name)[:100] or None
-        out.sender = decode_header(address)[:320] or None
-    out.to = decode_header(_raw(msg, "To"))[:1000]
-    out.date = decode_header(_raw(msg, "Date"))[:100] or None
+        out.sender_name = _header(name)[:100] or None
+        out.sender = _header(address)[:320] or None
+    out.to = _header(_raw(msg, "To"))[:1000]
+    out.date = _header(_raw(msg, "Date"))[:100] or None
+
+
+# --- the one rule for text ------------------------------------------------------------------------
+
+_BROKEN_RULE = {CONTROL_CHARACTERS: ("包含不可见的控制字符", CONTROLS),
+                DIRECTION_CHARACTERS: ("包含改变文字方向的控制字符", BIDI)}
+
+
+def text_reason(where: str, value: str, *, plain: bool = False) -> str | None:
+    """Why ``value`` breaks the text rule (``core.text.text_problem``), for the quarantine list: where,
+    what, and which characters — "邮件正文包含不可见的控制字符（U+0000）"; None when it does not."""
+    trouble = text_problem(value, plain=plain, garbled_ok=True)
+    if trouble is None:
+        return None
+    words, pattern = _BROKEN_RULE[trouble]
+    found = sorted({f"U+{ord(ch):04X}" for ch in pattern.findall(value)})
+    return f"{where}{words}（{'、'.join(found[:5])}{'等' if len(found) > 5 else ''}）"
+
+
+def _header_text(value: str | None) -> str:
+    """A header's text to be judged: its encoded words decoded, but, unlike ``decode_header``, no blank
+    made a space (Python counts U+0085, U+001C–U+001F, vertical tab and form feed as blanks)."""
+    if not value:
+        return ""
+    value = re.sub(r"(\r\n|\r|\n)(?=[ \t])", "", value)  # a folded line goes on: not a line break
+    if any("\udc80" <= ch <= "\udcff" for ch in value):  # raw 8-bit bytes, as ``decode_header`` reads them
+        value = decode_bytes(value.encode("ascii", "surrogateescape"))
+    try:
+        chunks = email.header.decode_header(value)
+    except Exception:  # a malformed encoded word: judged as written
+        return value
+    return "".join(decode_bytes(data, charset) if isinstance(data, bytes) else data for data, charset in chunks)
+
+
+def _breaks_text_rule(msg: Message, sent: list[str]) -> str | None:
+    """The first place where a message breaks the text rule: the sender (a name: no direction control
+    either), the subject, the text of the body as decoded (``sent``, before ``tidy`` drops controls)."""
+    checks = [("发件人", _header_text(_raw(msg, "From")), True), ("邮件主题", _header_text(_raw(msg, "Subject")), False)]
+    checks += [("邮件正文", text, False) for text in sent]
+    for where, value, plain in checks:
+        reason = text_reason(where, value, plain=plain)
+        if reason is not None:
+            return reason
+    return None
 
 
 def _is_body_text(part: Message, ctype: str) -> bool:
@@ -193,13 +254,14 @@ def _is_body_text(part: Message, ctype: str) -> bool:
             and not filename_of(part))
 
 
-def _walk(part: Message, texts: list[tuple[str, str]], parts: list[Part]) -> None:
+def _walk(part: Message, texts: list[tuple[str, str, str]], parts: list[Part]) -> None:
+    """The body's texts, each as (kind, text, the text as decoded before ``tidy``), and its files."""
     ctype = part.get_content_type()
     if ctype == "message/rfc822" and part.is_multipart():
         inner = part.get_payload(0)
         assert isinstance(inner, Message)  # a multipart's payload is its messages
-        subject = decode_header(_raw(inner, "Subject"))
-        texts.append(("plain", f"—— 转发的邮件：{subject or '（无主题）'} ——"))
+        subject = _header(_raw(inner, "Subject"))
+        texts.append(("plain", f"—— 转发的邮件：{subject or '（无主题）'} ——", _header_text(_raw(inner, "Subject"))))
         _walk(inner, texts, parts)
         return
     if part.is_multipart():
@@ -216,11 +278,15 @@ def _walk(part: Message, texts: list[tuple[str, str]], parts: list[Part]) -> Non
                 _walk(child, texts, parts)
         return
     if part.get_content_maintype() == "multipart":  # a broken multipart: its body is one undivided text
-        texts.append(("plain", tidy(decode_bytes(_payload(part)))))
+        decoded = decode_bytes(_payload(part))
+        texts.append(("plain", tidy(decoded), decoded))
         return
     if _is_body_text(part, ctype):
-        text = text_of(part)
-        texts.append(("html" if ctype == "text/html" else "plain", text))
+        decoded = _decoded(part)
+        if ctype == "text/html":  # HTML reads a form feed as a blank and a lone CR as a line break
+            texts.append(("html", html_to_text(decoded), decoded.replace("\f", " ").replace("\r", "\n")))
+        else:
+            texts.append(("plain", tidy(decoded), decoded))
         return
     data = _payload(part)
     if data or filename_of(part):
@@ -251,13 +317,20 @@ def _payload(part: Message) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def text_of(part: Message) -> str:
-    """A text part as plain text: its charset honoured (GB2312/GBK read as GB18030), HTML flattened."""
+def _decoded(part: Message) -> str:
+    """A text part's characters as its charset gives them (GB2312/GBK read as GB18030), nothing dropped."""
     data = _payload(part)
     charset = part.get_content_charset()
     if part.get_content_type() == "text/html":
-        return html_to_text(decode_bytes(data, charset or html_charset(data)))
-    return tidy(decode_bytes(data, charset))
+        return decode_bytes(data, charset or html_charset(data))
+    return decode_bytes(data, charset)
+
+
+def text_of(part: Message) -> str:
+    """A text part as plain text: its charset honoured (GB2312/GBK read as GB18030), HTML flattened."""
+    if part.get_content_type() == "text/html":
+        return html_to_text(_decoded(part))
+    return tidy(_decoded(part))
 
 
 # --- file names -----------------------------------------------------------------------------------

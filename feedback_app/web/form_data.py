@@ -4,10 +4,14 @@
 - a small multipart body in the browsers' framing is read at once (``web.multipart``); any other,
   Werkzeug reads;
 - a URL-encoded body is read in its declared charset (UTF-8 when none is declared, and when the one
-  declared is unknown); bytes that are not text in it become U+FFFD, which the forms refuse with a
-  message next to the field (``core.text``), where Werkzeug would keep them as percent-escapes;
+  declared is unknown; GB2312 and GBK as browsers read them, by the GB18030 decoder); bytes that are
+  not text in it become U+FFFD, which the forms refuse with a message next to the field
+  (``core.text``), where Werkzeug would keep them as percent-escapes;
 - a body sent without a length (chunked) that reaches the size limit is refused whole with 413,
   where it would otherwise be cut at the limit and the rest ignored.
+
+And a URL whose path or query string carries a NUL (``%00``) is refused with 400 before any view runs
+(``AppRequest``): no page could answer it, and PostgreSQL cannot even be asked about such a text.
 """
 from __future__ import annotations
 
@@ -19,19 +23,25 @@ from urllib.parse import parse_qsl
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from feedback_app.web.multipart import SMALL, parse_small
 
 URLENCODED = "application/x-www-form-urlencoded"
 _RAW_BYTE = re.compile(rb"[\x80-\xff]")
+# The labels the WHATWG Encoding Standard (what browsers do) reads as GBK, whose decoder is GB18030's:
+# a client that says GB2312 writes GBK characters (镕, 堃) that Python's strict gb2312 codec cannot read.
+_GBK_LABELS = {"chinese", "csgb2312", "csiso58gb231280", "gb2312", "gb_2312", "gb_2312-80", "gbk", "iso-ir-58",
+               "x-gbk", "cp936", "ms936"}
 
 
 def parse_urlencoded(body: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
     """The fields of a URL-encoded body as Werkzeug reads them (blank values kept, ``+`` a space), each
-    decoded from ``charset``; what does not decode becomes U+FFFD. Raw bytes outside ASCII (a client
-    that did not percent-encode) are read as if they had been."""
+    decoded from ``charset`` (a GB2312 or GBK label by the GB18030 decoder); what does not decode becomes
+    U+FFFD. Raw bytes outside ASCII (a client that did not percent-encode) are read as if they had been."""
+    if charset.strip().lower() in _GBK_LABELS:
+        charset = "gb18030"
     try:
         codecs.lookup(charset)
         b"a".decode(charset)
@@ -69,4 +79,16 @@ class QuickFormParser(FormDataParser):
 
 
 class AppRequest(Request):
+    """The app's request: its forms read by ``QuickFormParser``; a URL with a NUL in its path (a view's
+    argument: a reference, a slug) or in a query parameter (``?item=``, ``?bulletin=``…) is refused as a
+    URL that matches nothing is, through Flask's ``routing_exception``: the before-request hooks run as for
+    any request, then the 400 page answers in place of the view. Form fields are judged by the forms
+    (``web.forms.Form``), with the message next to the field."""
+
     form_data_parser_class = QuickFormParser
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "\x00" in self.path or any("\x00" in key or "\x00" in value
+                                       for key, value in self.args.items(multi=True)):
+            self.routing_exception = BadRequest("网址中包含空字符（%00）")

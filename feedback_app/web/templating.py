@@ -8,11 +8,11 @@ from typing import Any
 
 from flask import Flask, url_for
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from feedback_app import current
 from feedback_app.core.enums import Role, State
-from feedback_app.core.text import shown
+from feedback_app.core.text import BIDI, CONTROLS, UNDECODABLE, shown
 from feedback_app.core.words import (
     CHANNEL_LABELS,
     DEADLINE_KIND_LABELS,
@@ -76,15 +76,28 @@ def staff_home() -> str:
 
 def finalize(value: Any) -> Any:
     """Every value a template prints: direction controls written out (``core.text.shown``), so that no
-    text on a page can show itself in another order than it was stored."""
+    text on a page can show itself in another order than it was stored. What a form shows again in its
+    own fields goes through ``typed`` first."""
     if isinstance(value, Markup):
         return Markup(shown(str(value)))
     return shown(value) if isinstance(value, str) else value
 
 
+def typed(value: Any, line: bool = False) -> Markup:
+    """What was typed in a field, escaped, to show in that field again: a control character (refused,
+    to be deleted) as U+FFFD, which a browser shows for a NUL anyway and the message names. A direction
+    control in free text (kept) becomes a character reference, which the browser reads back as the
+    character, so the text is sent again as typed; in a one-line field (``line``, where it is refused)
+    it is written out, to be deleted."""
+    text = CONTROLS.sub(UNDECODABLE, "" if value is None else str(value))
+    if line:
+        return Markup(escape(shown(text)))
+    return Markup(BIDI.sub(lambda m: f"&#x{ord(m.group()):X};", str(escape(text))))
+
+
 def init_templates(app: Flask) -> None:
     app.jinja_env.finalize = finalize  # templates compile lazily, at their first render: after this
-    for fn in (cn_date, local_dt, cn_local_date, tel_uri, action_words):
+    for fn in (cn_date, local_dt, cn_local_date, tel_uri, action_words, typed):
         app.add_template_filter(fn)
     helpers: dict[str, Any] = {"labels": labels, "csrf_token": generate_csrf, "role_label": role_label,
                                "staff_home": staff_home}
