@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -27,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -126,6 +127,11 @@ def _configure_sqlite(engine: Engine) -> None:
                                           dialect=conn.dialect) from error
 
 
+class WriteGateTimeout(exc.TimeoutError):
+    """The write gate stayed held past the wait (another worker's writer did not let go): the request
+    fails as when SQLite's own lock is held past its busy timeout, well before the server kills it."""
+
+
 class WriteGate:
     """One SQLite writer at a time among this machine's workers, queued by the kernel.
 
@@ -136,12 +142,21 @@ class WriteGate:
     ``flock`` does not exclude two threads of one process; the file is opened by each process
     itself, since a descriptor inherited across ``fork`` would share one lock. Writers that do not
     pass the gate (the command line) still meet SQLite's own busy handler, as before.
+
+    ``wait_seconds`` bounds the wait as SQLite's busy timeout bounds its own: a worker stuck while it
+    holds the gate must not hold up every other writer until the server kills them, with no answer
+    to the person. ``WriteGateTimeout`` then. A writer that finds the gate held still waits in the
+    kernel's queue: in the main thread (a gunicorn sync worker's requests) in ``flock`` itself, which
+    an alarm signal interrupts at the deadline (``_flock_until``); in any other thread, in a thread of
+    its own on a descriptor of its own (``_Waiter``). None: as long as it takes.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, wait_seconds: float | None = None) -> None:
         self.path = path
+        self.wait_seconds = wait_seconds
         self._threads = threading.Lock()
         self._fd: int | None = None
+        self._held: int | None = None  # the descriptor that holds the lock: ``_fd``, or a waiter's
         this = weakref.ref(self)
 
         def forked() -> None:
@@ -155,30 +170,134 @@ class WriteGate:
         """In a new child process: a lock and a descriptor of its own, whatever the parent held."""
         self._threads = threading.Lock()
         self._fd = None
+        self._held = None
 
     def acquire(self) -> None:
-        self._threads.acquire()
+        wait = self.wait_seconds
+        deadline = None if wait is None else time.monotonic() + wait
+        if not self._threads.acquire(timeout=-1 if wait is None else wait):
+            raise WriteGateTimeout(f"the write gate {self.path} stayed held for {wait} s (in this process)")
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            held = self._lock(self._fd, deadline)
+            if held is None:
+                raise WriteGateTimeout(f"the write gate {self.path} stayed held for {wait} s")
+            self._held = held
         except BaseException:
             self._threads.release()
             raise
 
+    def _lock(self, fd: int, deadline: float | None) -> int | None:
+        """The descriptor that now holds the lock (``fd``, or a waiter's); None once ``deadline`` passed."""
+        if deadline is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
+        if _alarm_is_free():
+            return fd if _flock_until(fd, deadline) else None
+        waiter = _Waiter(self.path)
+        return waiter.fd if waiter.wait(deadline - time.monotonic()) else None
+
     def release(self) -> None:
         try:
-            assert self._fd is not None, "release() without acquire()"
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            held, self._held = self._held, None
+            assert held is not None, "release() without acquire()"
+            fcntl.flock(held, fcntl.LOCK_UN)
+            if held != self._fd:  # a waiter's descriptor
+                os.close(held)
         finally:
             self._threads.release()
 
 
-def write_gate(engine: Engine) -> WriteGate | None:
+class _Alarm(Exception):
+    """The deadline of a wait at the write gate (SIGALRM), raised in the waiting ``flock``."""
+
+
+def _ring(_signum: int, _frame: object) -> None:
+    raise _Alarm
+
+
+def _alarm_is_free() -> bool:
+    """Whether this thread may bound a wait with SIGALRM: the main thread (only it runs signal
+    handlers), no handler of anybody else's for it, and no timer of anybody else's running."""
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+
+
+def _flock_until(fd: int, deadline: float) -> bool:
+    """``flock(fd, LOCK_EX)``, interrupted by an alarm at ``deadline``: True when the lock is held."""
+    signal.signal(signal.SIGALRM, _ring)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            return True
+        except _Alarm:  # (also when it rang as the lock was granted: let go again)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+    finally:
+        while True:  # an alarm that rang before the timer was stopped, and is handled only now, is late
+            try:
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                break
+            except _Alarm:
+                continue
+
+
+class _Waiter:
+    """A blocking ``flock`` on a descriptor of its own, in a thread of its own, that its caller may stop
+    waiting for: the lock is then let go as soon as the thread gets it."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._mutex = threading.Lock()
+        self._got = threading.Event()
+        self._abandoned = False
+        self._error: OSError | None = None
+        threading.Thread(target=self._wait, name="write-gate-waiter", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except OSError as error:
+            self._error = error
+        with self._mutex:
+            if not self._abandoned:
+                self._got.set()
+                return
+        if self._error is None:  # nobody waits for it any more
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+    def wait(self, seconds: float) -> bool:
+        """True once the lock is held (on ``fd``); False when ``seconds`` passed first."""
+        if not self._got.wait(max(0.0, seconds)):
+            with self._mutex:
+                if not self._got.is_set():
+                    self._abandoned = True
+                    return False
+        if self._error is not None:
+            os.close(self.fd)
+            raise self._error
+        return True
+
+
+def write_gate(engine: Engine, wait_seconds: float | None = None) -> WriteGate | None:
+    """The gate of a SQLite file's writers (None for PostgreSQL, or SQLite in memory); a writer waits at
+    it at most ``wait_seconds`` (None: as long as it takes)."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return WriteGate(database + ".writegate")
+    return WriteGate(database + ".writegate", wait_seconds)
 
 
 WRITE_GATE = "write_gate"  # session.info: the WriteGate this session's writers pass (SQLite files only)
@@ -244,16 +363,18 @@ def after_commit(session: Session, job: Job) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append(job)
 
 
-ON_COMMIT, ON_ROLLBACK = "on_commit", "on_rollback"
+OUTCOME_STEPS = "outcome_steps"
 Step = Callable[[], object]
 
 
 def on_outcome(session: Session, *, committed: Step, rolled_back: Step) -> None:
-    """Run ``committed()`` right after this transaction commits, or ``rolled_back()`` right after it
-    rolls back: for what lives beside the database and must follow it (a file put in its place, or
-    removed). Neither may use the database; a failure is logged, never raised (the outcome stands)."""
-    session.info.setdefault(ON_COMMIT, []).append(committed)
-    session.info.setdefault(ON_ROLLBACK, []).append(rolled_back)
+    """Run ``committed()`` right after this session's transaction commits, or ``rolled_back()`` right
+    after the transaction (or the savepoint) it was registered in rolls back: for what lives beside the
+    database and must follow it (a file put in its place, or removed). A savepoint released is not yet
+    a commit: its steps wait for the outermost transaction. Neither step may use the database; a
+    failure is logged, never raised (the outcome stands)."""
+    within = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(OUTCOME_STEPS, []).append((within, committed, rolled_back))
 
 
 def _run_steps(steps: list[Step]) -> None:
@@ -264,17 +385,32 @@ def _run_steps(steps: list[Step]) -> None:
             log.exception("a step after a transaction ended failed")
 
 
+def _inside(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
-    session.info.pop(ON_ROLLBACK, None)
-    _run_steps(session.info.pop(ON_COMMIT, []))
+    if session.in_nested_transaction():  # a savepoint released: the outer transaction decides
+        return
+    _run_steps([committed for _, committed, _ in session.info.pop(OUTCOME_STEPS, [])])
 
 
-@event.listens_for(Session, "after_rollback")
-def _rolled_back(session: Session) -> None:
-    session.info.pop(AFTER_COMMIT, None)
-    session.info.pop(ON_COMMIT, None)
-    _run_steps(session.info.pop(ON_ROLLBACK, []))
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, ended: SessionTransaction) -> None:
+    """The transaction ``ended`` rolled back, a savepoint or the outermost one: the steps registered in
+    it are undone, and (the outermost) the jobs left for after its commit are dropped."""
+    if ended.parent is None:
+        session.info.pop(AFTER_COMMIT, None)
+    steps = session.info.get(OUTCOME_STEPS, [])
+    undone = [step for step in steps if ended.parent is None or _inside(step[0], ended)]
+    if undone:
+        session.info[OUTCOME_STEPS] = [step for step in steps if step not in undone]
+        _run_steps([rolled_back for _, _, rolled_back in undone])
 
 
 def take_jobs(session: Session) -> list[Job]:

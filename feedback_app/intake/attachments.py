@@ -3,8 +3,8 @@
 A file is written, synced, to ``partial/`` of the store while its submission is being stored, and put
 in its place (``path_of``) when that transaction commits; when it rolls back the file is removed
 (``core.database.on_outcome``). A file in its place therefore always has its row. A crash between the
-two leaves a file in ``partial/``: ``sweep`` puts it in place if its row was committed and removes it
-otherwise, once it is old enough not to be another request's, still being stored.
+two leaves a file in ``partial/``: ``sweep``, at each start of a worker, puts it in place if its row was
+committed, and removes it otherwise once it is old enough not to be another request's, still being stored.
 """
 from __future__ import annotations
 
@@ -103,10 +103,15 @@ def store(directory: Path, incoming: IncomingFile) -> StoredFile:
 
 
 def place(directory: Path, stored_name: str) -> None:
-    """Its row committed: move the file from ``partial/`` to its place."""
+    """Its row committed: move the file from ``partial/`` to its place. Done already (by a sweep at
+    another worker's start): nothing happens."""
     target = path_of(directory, stored_name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(partial_path(directory, stored_name), target)
+    try:
+        os.replace(partial_path(directory, stored_name), target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise
 
 
 def discard(directory: Path, stored_name: str) -> None:
@@ -119,24 +124,28 @@ def partial_path(directory: Path, stored_name: str) -> Path:
 
 
 def sweep(session: Session, directory: Path, *, older_than: float = STALE_SECONDS) -> tuple[int, int]:
-    """After a crash: each file left in ``partial/`` for more than ``older_than`` seconds is put in
-    place when its row exists, and removed when it does not. Returns (placed, removed)."""
+    """After a crash: each file left in ``partial/`` whose row was committed is put in place at once
+    (it was synced before the commit); one without a row is removed once it is older than
+    ``older_than`` seconds (a younger one may be another request's, not yet committed). Returns
+    (placed, removed)."""
     folder = directory / PARTIAL_DIR
     if not folder.is_dir():
         return 0, 0
-    cutoff = time.time() - older_than
-    left = {path.name.removesuffix(PARTIAL_SUFFIX): path for path in folder.glob(f"*{PARTIAL_SUFFIX}")
-            if path.stat().st_mtime <= cutoff}
+    left = {path.name.removesuffix(PARTIAL_SUFFIX): path for path in folder.glob(f"*{PARTIAL_SUFFIX}")}
     if not left:
         return 0, 0
     known = set(session.scalars(select(Attachment.stored_name).where(Attachment.stored_name.in_(list(left)))))
+    cutoff = time.time() - older_than
+    placed = removed = 0
     for name, path in left.items():
-        with contextlib.suppress(FileNotFoundError):  # another process, starting too, swept it first
+        with contextlib.suppress(FileNotFoundError):  # another process, starting too, got there first
             if name in known:
                 place(directory, name)
-            else:
+                placed += 1
+            elif path.stat().st_mtime <= cutoff:
                 path.unlink()
-    return len(known), len(left) - len(known)
+                removed += 1
+    return placed, removed
 
 
 def path_of(directory: Path, stored_name: str) -> Path:

@@ -45,7 +45,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_db(app: Flask, engine: Engine) -> None:
-    gate = write_gate(engine)
+    # a writer waits at the gate no longer than at SQLite's own lock: well before the server kills it
+    gate = write_gate(engine, app.extensions["settings"].database_busy_seconds)
     factory = make_sessionmaker(engine, gate)
     app.extensions["db_engine"] = engine
     app.extensions["db_write_gate"] = gate
@@ -106,18 +107,29 @@ def _close_on_error(_exc: BaseException | None) -> None:
 def abandon() -> None:
     """Give up this request's transaction (the database failed it): what can be rolled back is, the
     write gate is left, nothing will be committed, and what the request reads from here on it reads
-    without writing."""
-    session: Session | None = g.pop("db_session", None)
-    if session is not None:
-        try:
-            session.rollback()
-            session.close()
-        except SQLAlchemyError:
-            session.invalidate()  # the connection is broken: not returned to the pool as it is
-        finally:
-            release_write_gate(session)
+    without writing.
+
+    The session itself is kept, in a read-only transaction: what the request loaded with it (the staff
+    member behind the cookie, read before the view) stays attached, and is read again from there when
+    the view shows its form again. A session whose rollback failed (its connection broken) is dropped;
+    one that cannot begin again (the database unreachable) fails at its next read, as unavailable."""
+    session: Session | None = g.get("db_session")
     g.db_read_only = True
     refuse_writes()
+    if session is None:
+        return
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        g.pop("db_session")
+        session.invalidate()  # the connection is broken: not returned to the pool as it is
+        return
+    finally:
+        release_write_gate(session)
+    try:
+        begin_read_only(session)
+    except SQLAlchemyError:  # cannot be read either: the next read fails as unavailable (``get_session`` retries)
+        log.debug("an abandoned request's session could not begin reading again", exc_info=True)
 
 
 def refuse_writes() -> None:
@@ -140,6 +152,8 @@ def get_session() -> Session:
             begin_read_only(session)  # a GET writes nothing: the database would refuse it
         elif request.method == "POST" and not g.get("db_late_lock"):
             begin_immediate(session)
+    elif g.get("db_read_only") and not session.in_transaction():  # abandoned, and could not begin again then
+        begin_read_only(session)
     return session
 
 

@@ -16,6 +16,7 @@ import logging
 from flask import Flask, current_app, g, render_template, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from feedback_app import current
@@ -56,8 +57,27 @@ def office_phone() -> str | None:
 
 
 def _keep_session_as_sent() -> None:
+    """The last of the before-request hooks (``app.create_app`` registers it after those that say who is
+    asking): when it has run, every hook before the view has."""
+    g.hooks_done = True
     if request.method == "POST":
         g.session_as_sent = dict(session)
+
+
+def _hooks_again() -> bool:
+    """Run the before-request hooks again, now reading without writing, when the database failed one of
+    them (a POST's first read, of the login behind the staff cookie, waits for the write lock): a view
+    shown again needs what they say (who is asking), or it would send a clerk to the login page. True
+    when they all passed; False when one fails again or answers by itself."""
+    if g.get("hooks_done"):
+        return True
+    try:
+        return current_app.preprocess_request() is None and bool(g.get("hooks_done"))
+    except Exception as again:
+        if not (is_unavailable(again) or isinstance(again, HTTPException)):
+            raise
+        transaction.abandon()
+        return False
 
 
 def _commit_failed(error: Exception) -> Response | None:
@@ -90,7 +110,7 @@ def answer(error: BaseException) -> Response:
                                typed=typed), 503
 
     try:
-        response = refuse(notice, page)
+        response = refuse(notice, page) if _hooks_again() else current_app.make_response(page())
     except Exception as again:  # reading fails too: the page needs no database
         if not is_unavailable(again):
             raise
