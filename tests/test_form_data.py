@@ -85,3 +85,17 @@ def test_a_streamed_body_reaching_the_limit_is_refused_whole(content_type):
     with pytest.raises(RequestEntityTooLarge):
         _ = _streamed(body, 4000, content_type).form
     assert _streamed(body, 6000, content_type).form["body"] == "x" * 5000
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-32", "idna", "unicode_escape", "cp037", "rot13", "base64"])
+def test_a_declared_charset_no_browser_sends_is_read_as_utf8(charset):
+    """UTF-16 would raise on odd bytes, idna and unicode_escape would read escapes as text, EBCDIC is not
+    ASCII: none is a browser's form encoding, so each body is read as UTF-8 and judged as such."""
+    body = "body=%E5%BB%BA%E8%AE%AE%5Cx41&name=%E6%9D%8E".encode("ascii")
+    assert parse_urlencoded(body, charset) == [("body", "建议\\x41"), ("name", "李")]
+    assert parse_urlencoded(b"body=%C0%AF", charset) == [("body", "\ufffd\ufffd")]
+
+
+def test_a_big5_or_latin_page_is_decoded_as_declared():
+    assert parse_urlencoded("n=臺灣".encode("big5").replace(b"\xc1", b"%C1"), "big5") == [("n", "臺灣")]
+    assert parse_urlencoded(b"n=Ren%E9e", "windows-1252") == [("n", "Renée")]

@@ -36,17 +36,28 @@ _GBK_LABELS = {"chinese", "csgb2312", "csiso58gb231280", "gb2312", "gb_2312", "g
                "x-gbk", "cp936", "ms936"}
 
 
+# The encodings a browser may send a form in that Python reads as browsers do (the Encoding Standard's
+# ASCII-compatible ones for Chinese, Japanese, Korean and the Latin and Cyrillic pages): anything else
+# declared (UTF-16, a codec that is no text encoding, an unknown name) is read as UTF-8 and judged so.
+_DECODERS = frozenset({"utf-8", "ascii", "gb18030", "big5", "big5hkscs", "shift_jis", "euc_jp", "euc_kr",
+                       "iso8859-1", "iso8859-2", "iso8859-15", "cp1250", "cp1251", "cp1252", "koi8-r"})
+
+
+def _decoder(charset: str) -> str:
+    if charset.strip().lower() in _GBK_LABELS:
+        return "gb18030"
+    try:
+        name = codecs.lookup(charset.strip()).name
+    except (LookupError, ValueError):
+        return "utf-8"
+    return name if name in _DECODERS else "utf-8"
+
+
 def parse_urlencoded(body: bytes, charset: str = "utf-8") -> list[tuple[str, str]]:
     """The fields of a URL-encoded body as Werkzeug reads them (blank values kept, ``+`` a space), each
     decoded from ``charset`` (a GB2312 or GBK label by the GB18030 decoder); what does not decode becomes
     U+FFFD. Raw bytes outside ASCII (a client that did not percent-encode) are read as if they had been."""
-    if charset.strip().lower() in _GBK_LABELS:
-        charset = "gb18030"
-    try:
-        codecs.lookup(charset)
-        b"a".decode(charset)
-    except (LookupError, TypeError):  # unknown, or not a text encoding: read as UTF-8, and judged as such
-        charset = "utf-8"
+    charset = _decoder(charset)
     ascii_body = _RAW_BYTE.sub(lambda m: b"%%%02X" % m.group()[0], body).decode("ascii")
     return parse_qsl(ascii_body, keep_blank_values=True, encoding=charset, errors="replace")
 
@@ -60,7 +71,7 @@ class QuickFormParser(FormDataParser):
         options = options or {}
         if content_length is None and mimetype in (URLENCODED, "multipart/form-data"):
             body = stream.read()  # within max_content_length: Werkzeug limits a stream without a length
-            if getattr(stream, "is_exhausted", False):  # reached the limit: the rest was never read
+            if getattr(stream, "is_exhausted", False):  # reached the limit (as Werkzeug's own reading would): refused
                 raise RequestEntityTooLarge()
             stream, content_length = io.BytesIO(body), len(body)
         if mimetype == URLENCODED:  # Werkzeug has limited the stream to max_content_length
