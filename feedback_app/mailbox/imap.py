@@ -201,7 +201,7 @@ def _fetch(conn: imaplib.IMAP4, factory: sessionmaker[Session], settings: Settin
         bodies = _bodies(conn, [uid for uid, size, _ in batch if size <= settings.mail_max_bytes], "BODY.PEEK[]")
         for uid, size, received in batch:
             if size > settings.mail_max_bytes:
-                original = _download(conn, uid, settings.attachments_path)
+                original = _download(conn, uid, settings.attachments_path, size)
                 if original is None:  # expunged meanwhile
                     continue
                 report.fetched += 1
@@ -305,15 +305,19 @@ def _bodies(conn, uids: list[int], item: str) -> dict[int, bytes]:
     return found
 
 
-def _download(conn: imaplib.IMAP4, uid: int, directory: Path) -> Original | None:
+def _download(conn: imaplib.IMAP4, uid: int, directory: Path, size: int) -> Original | None:
     """A message too large to hold in memory, fetched part by part into a temporary file of the
-    attachment store (see ``original``); None when it is gone from the server."""
+    attachment store (see ``original``); None when it is gone from the server. ``size``: what the
+    server said the message holds; a server that sends more (one that ignores the part asked for and
+    sends the whole message each time) is stopped there, before it fills the disk."""
     with receiving(directory) as receiver:
         while True:
             part = _part(conn, uid, receiver.size, PART_BYTES)
             if part is None:
                 receiver.discard()
                 return None
+            if receiver.size + len(part) > size:
+                raise FetchError(f"IMAP 服务器发来的邮件（UID {uid}）超过它报告的 {size:,} 字节，已停止下载")
             receiver.write(part)
             if len(part) < PART_BYTES:  # the last part (empty when the size is a multiple of PART_BYTES)
                 return receiver.finish()

@@ -204,3 +204,29 @@ def test_no_file_is_left_when_the_row_cannot_be_stored(app, factory, settings, s
     row = the_original(session)
     assert kept_files(store) == [path_of(store, row.original_name)] and kept(store, row) == raw
     assert partial_files(store) == []
+
+
+class WholeEachTime:
+    """A real connection to Dovecot behind a server that ignores the part asked for and sends the whole
+    message at every partial fetch: a download that trusted it would never end."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def uid(self, command, *args):
+        if command == "FETCH" and "BODY.PEEK[]<" in args[-1]:
+            args = (*args[:-1], "(UID BODY.PEEK[])")
+        return self.conn.uid(command, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+
+def test_a_server_sending_more_than_it_announced_is_stopped_and_leaves_no_file(factory, settings, session, bulletin,
+                                                                               dovecot, store, monkeypatch):
+    monkeypatch.setattr(imap, "PART_BYTES", 64 * 1024)
+    append(settings, big_message(300 * 1024, "endless"))
+    report = fetch_once(factory, settings, connector=lambda s: WholeEachTime(imap.connect(s)))
+    assert report.error and "超过它报告的" in report.error
+    assert count(session, InboundMessage) == 0
+    assert (store / PARTIAL_DIR).is_dir() and list((store / PARTIAL_DIR).iterdir()) == []  # begun, then removed
