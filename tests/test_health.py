@@ -23,18 +23,25 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from feedback_app.app import create_app
+from feedback_app.core import probes as health
 from feedback_app.core.config import Settings
 from feedback_app.core.database import make_engine, utcnow
 from feedback_app.core.models import OutboxMessage, OutboxStatus
 from feedback_app.mailbox.health import mailbox_key, record_attempt
 from feedback_app.migrations import upgrade
 from feedback_app.outbox.delivery import enqueue
-from feedback_app.web import health
+from feedback_app.web import health as health_page
 from tests.conftest import make_settings
 from tests.dbstate import changes, snapshot
 from tests.factories import create_web_submission
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def probe_each_time(monkeypatch):
+    """Each /healthz here probes anew (a worker otherwise reuses its probe for ``PROBE_SECONDS``)."""
+    monkeypatch.setattr(health_page, "PROBE_SECONDS", 0.0)
 
 
 def is_sqlite(app) -> bool:
@@ -374,3 +381,28 @@ def test_an_attachment_store_that_cannot_be_written_answers_503(app, client, set
     assert body["database"] == "ok" and body["problems"] == ["附件目录不可写"]
     assert body["disk"]["attachments"]["writable"] is False
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_worker_probes_at_most_every_few_seconds(app, client, settings, monkeypatch):
+    """A flood of /healthz from outside costs one probe (one write lock) per worker per PROBE_SECONDS:
+    within it a lock taken since is not seen; after it, it is."""
+    monkeypatch.setattr(health_page, "PROBE_SECONDS", 60.0)
+    assert client.get("/healthz").status_code == 200
+    engine = app.extensions["db_engine"]
+    if is_sqlite(app):
+        holder = sqlite3.connect(sqlite_path(settings.database_url), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        holder = engine.raw_connection()
+        holder.cursor().execute("SELECT version_num FROM alembic_version FOR UPDATE")
+    try:
+        assert [client.get("/healthz").status_code for _ in range(3)] == [200, 200, 200]
+        monkeypatch.setattr(health_page, "PROBE_SECONDS", 0.0)
+        response = client.get("/healthz")
+        assert response.status_code == 503 and response.get_json()["database"] == "busy"
+    finally:
+        if is_sqlite(app):
+            holder.execute("ROLLBACK")
+        else:
+            holder.rollback()
+        holder.close()
