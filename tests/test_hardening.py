@@ -26,11 +26,13 @@ from tests.auth.helpers import create_staff, csrf_of, login, logout
 from tests.conftest import make_settings
 from tests.dbstate import changes, snapshot
 from tests.factories import FORM, form_fields, valid_data
+from tests.intake.test_staff_intake import CALL_BODY, PHONE, hidden_fields, phone_data
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "feedback_app.app:create_app()"
 REDIS = "redis://127.0.0.1:6379/7"
-REFUSED = "无法确认提交来自本站页面，操作未执行。请返回本站页面重新提交。"
+REASON = "无法确认提交来自本站页面，操作未执行。"  # what a form shown again says
+REFUSED = REASON + "请返回本站页面重新提交。"  # the error page of a view that shows no form
 
 
 # ---------- 1. several gunicorn workers need Redis for the rate limits ----------
@@ -167,35 +169,76 @@ def test_a_comment_from_this_site_is_taken(origin_app, headers):
     {"Origin": "https://evil.example", "Referer": "http://localhost/"},
 ], ids=["other-site", "null", "other-port", "other-scheme", "public-host-other-scheme", "suffix", "empty",
         "other-referer", "referer-no-origin", "origin-wins"])
-def test_a_comment_from_elsewhere_is_refused_and_changes_nothing(origin_app, headers):
+def test_a_comment_from_elsewhere_comes_back_as_typed_and_changes_nothing(origin_app, headers):
+    """A host alias or a proxy set up wrong looks like another site: the comment is not taken, and not lost."""
     client = origin_app.test_client()
-    data = {**form_fields(client), **valid_data()}
+    data = {**form_fields(client), **valid_data(name="王先生")}
     before = snapshot(origin_app.extensions["db_engine"])
     response = client.post(FORM, data=data, content_type="multipart/form-data", headers=headers)
     assert response.status_code == 403
-    assert REFUSED in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert REASON in html and REFUSED not in html  # the form's own notice, not the error page
+    assert f'>{data["body"]}</textarea>' in html and 'value="王先生"' in html  # what was typed, in the form
     assert "Set-Cookie" not in response.headers  # not even the session moved
-    assert set(changes(before, snapshot(origin_app.extensions["db_engine"]))) <= {"refusal_count"}  # its count alone
+    assert submissions(origin_app) == 0
+    assert set(changes(before, snapshot(origin_app.extensions["db_engine"]))) == {"refusal_count"}  # its count alone
 
 
-def test_a_staff_login_from_elsewhere_is_refused_before_anything_counts(origin_app, session):
+def test_a_comment_refused_from_elsewhere_can_be_sent_from_the_site(origin_app):
+    """The form shown again is a form of the site: sent from the site, with its tokens, it is taken."""
+    client = origin_app.test_client()
+    data = {**form_fields(client), **valid_data()}
+    refused = client.post(FORM, data=data, content_type="multipart/form-data", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    again = client.post(FORM, data=data, content_type="multipart/form-data", headers={"Origin": "http://localhost"})
+    assert again.status_code == 303 and submissions(origin_app) == 1
+
+
+def test_a_staff_login_from_elsewhere_is_refused_before_anything_counts(database_url, tmp_path, bulletin, session):
+    """The login form comes back with the name typed, never the password; no attempt is made, so none
+    is audited or counted (the login limits count failed attempts alone)."""
+    app = create_app(make_settings(database_url, tmp_path, ratelimit_enabled=True,
+                                   ratelimit_login_account="1 per 5 minutes", ratelimit_login_client="1 per 5 minutes"))
+    try:
+        create_staff(session, username="deng.ji", role="clerk")
+        client = app.test_client()
+        page = client.get("/staff/login").get_data(as_text=True)
+        before = snapshot(app.extensions["db_engine"])
+        for password in ("wrong", "correct horse battery", "wrong again"):
+            response = client.post("/staff/login", data={**csrf_of(page), "username": "deng.ji", "password": password},
+                                   headers={"Origin": "https://evil.example"})
+            html = response.get_data(as_text=True)
+            assert response.status_code == 403 and REASON in html, html
+            assert 'value="deng.ji"' in html and password not in html
+        # no audit entry, no login: the refusals' count alone
+        assert set(changes(before, snapshot(app.extensions["db_engine"]))) <= {"refusal_count"}
+        assert login(client, "deng.ji").status_code in (302, 303)  # the same account, from the site, not throttled
+        assert session.scalar(select(func.count()).select_from(StaffSession)) == 1
+    finally:
+        app.extensions["db_engine"].dispose()
+
+
+def test_a_clerks_intake_from_elsewhere_comes_back_as_typed_and_stores_nothing(origin_app, session):
     create_staff(session, username="deng.ji", role="clerk")
     client = origin_app.test_client()
-    page = client.get("/staff/login").get_data(as_text=True)
+    assert login(client, "deng.ji").status_code in (302, 303)
+    html = client.get(PHONE).get_data(as_text=True)
+    taken_by = re.search(r'<select id="taken_by" name="taken_by"[^>]*>\s*<option value="(\d+)"', html).group(1)
+    data = {**hidden_fields(html), **phone_data(origin_app.extensions["settings"]), "taken_by": taken_by}
     before = snapshot(origin_app.extensions["db_engine"])
-    for password in ("wrong", "correct horse battery"):
-        response = client.post("/staff/login", data={**csrf_of(page), "username": "deng.ji", "password": password},
-                               headers={"Origin": "https://evil.example"})
-        assert response.status_code == 403 and REFUSED in response.get_data(as_text=True)
-    # no audit entry, no login: the refusal's count alone
+    response = client.post(PHONE, data=data, content_type="multipart/form-data",
+                           headers={"Origin": "https://evil.example"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 403 and REASON in html and REFUSED not in html
+    assert f">{CALL_BODY}</textarea>" in html and 'value="138 0013 8000"' in html  # the clerk's form, as typed
+    assert submissions(origin_app) == 0
     assert set(changes(before, snapshot(origin_app.extensions["db_engine"]))) <= {"refusal_count"}
-    assert login(client, "deng.ji").status_code in (302, 303)  # the same account, from the site itself
-    assert session.scalar(select(func.count()).select_from(StaffSession)) == 1
+    assert client.get("/staff/").status_code == 200  # still logged in
 
 
-def test_a_refused_request_reaches_no_other_hook(database_url, tmp_path, bulletin, session):
-    """Checked before the CSRF token (its own answer is a 400) and before the staff login is read (which
-    would record "last seen" after the response)."""
+@pytest.fixture
+def logged_in_with_csrf(database_url, tmp_path, bulletin, session):
+    """A clerk logged in on an app with CSRF on, whose "last seen" is due to be written again."""
     app = create_app(make_settings(database_url, tmp_path, csrf_enabled=True))
     try:
         create_staff(session, username="deng.ji", role="clerk")
@@ -204,13 +247,38 @@ def test_a_refused_request_reaches_no_other_hook(database_url, tmp_path, bulleti
         row = session.scalars(select(StaffSession)).one()
         session.execute(update(StaffSession).values(last_seen_at=row.last_seen_at - 2 * SEEN_EVERY))
         session.commit()
-        before = snapshot(app.extensions["db_engine"])
-        response = client.post("/staff/logout", data={}, headers={"Origin": "https://evil.example"})
-        assert response.status_code == 403 and REFUSED in response.get_data(as_text=True)
-        assert set(changes(before, snapshot(app.extensions["db_engine"]))) <= {"refusal_count"}
-        assert client.get("/staff/").status_code == 200  # still logged in
+        yield app, client
     finally:
         app.extensions["db_engine"].dispose()
+
+
+def test_a_refused_request_to_a_view_without_a_form_reaches_no_other_hook(logged_in_with_csrf):
+    """A view that does not show its form again (an audited download) is answered by the first hook:
+    before the CSRF token (its own answer is a 400) and before the staff login is read (which would record
+    "last seen" after the response)."""
+    app, client = logged_in_with_csrf
+    before = snapshot(app.extensions["db_engine"])
+    response = client.post("/staff/ledger/export.csv", data={}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and REFUSED in response.get_data(as_text=True)  # the error page
+    assert set(changes(before, snapshot(app.extensions["db_engine"]))) <= {"refusal_count"}
+    assert client.get("/staff/").status_code == 200  # still logged in
+
+
+def test_a_refused_request_to_a_view_with_a_form_shows_it_and_acts_on_nothing(logged_in_with_csrf, session):
+    """Logging out from elsewhere: the page comes back saying why (the origin, not the missing token),
+    and the login stays. The page needs to know who is asking, so the login behind the cookie is read;
+    its "last seen", when due, is what is written besides the refusal's count."""
+    app, client = logged_in_with_csrf
+    seen = session.scalars(select(StaffSession)).one().last_seen_at
+    session.rollback()  # read again below, after the request
+    before = snapshot(app.extensions["db_engine"])
+    response = client.post("/staff/logout", data={}, headers={"Origin": "https://evil.example"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 403 and REASON in html and REFUSED not in html and "页面已过期" not in html
+    assert set(changes(before, snapshot(app.extensions["db_engine"]))) <= {"refusal_count", "staff_session"}
+    row = session.scalars(select(StaffSession)).one()
+    assert row.ended_at is None and row.last_seen_at > seen  # the login stays; "last seen" is written
+    assert client.get("/staff/").status_code == 200  # still logged in
 
 
 def test_every_state_changing_method_is_checked_and_reading_is_not(origin_app):

@@ -4,6 +4,10 @@
 refuses the request (``web.refusal``) with the cause in Chinese: a view marked ``keeps_input`` shows its
 form again as it was filled in, saying why, and can never act on it; nothing is committed. Any other
 view does not run: the visitor gets an error page with the same explanation.
+
+Its first hook answers a request that ``web.origin`` refused for coming from another site, and whose
+view shows its form again (``refusal.refuse_later``): it runs after the hooks that say who is asking,
+which that view needs, and before the token is checked or a rate limit counted.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from flask import Flask, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from feedback_app.web.refusal import refuse
+from feedback_app.web.refusal import answer_refused, refuse
 
 # what went wrong with the token, in words for the person who sent the form
 PROBLEMS = {
@@ -30,6 +34,7 @@ csrf = CSRFProtect()
 
 def init_csrf(app: Flask) -> None:
     """After the hooks that say who is asking: a view that runs for a bad token needs them."""
+    app.before_request(answer_refused)  # a request from another site (web.origin), before its token
     csrf.init_app(app)
     app.register_error_handler(CSRFError, bad_token)
 

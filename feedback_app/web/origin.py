@@ -6,7 +6,13 @@ behind the proxy, ``FEEDBACK_PROXY_COUNT``) or ``FEEDBACK_PUBLIC_URL``. ``Origin
 frame, a page from a file, a redirect across sites) is refused. A request that sends neither passes:
 the CSRF token stays the check, and some browsers and proxies leave both out.
 
-Registered before every other hook, so that a refused request reads and writes nothing.
+Refused as every request is (``web.refusal``), so that what was typed is never lost (a host alias or a
+proxy set up wrong, ``FEEDBACK_PUBLIC_URL`` or ``FEEDBACK_PROXY_COUNT``, would otherwise throw away every
+comment): a POST to a view marked ``keeps_input`` gets its form back, as filled in, with the reason and
+status 403, and nothing acts. That view needs the hooks that say who is asking, so this hook only records
+the refusal (``refuse_later``: from then on every form fails and nothing is committed) and ``web.csrf``'s
+hook answers after them, before the CSRF token is checked or a rate limit counted. Any other view gets
+the 403 page at once, from the first of the before-request hooks: its request reads and writes nothing.
 """
 from __future__ import annotations
 
@@ -16,11 +22,13 @@ from flask import Flask, render_template, request
 from flask.typing import ResponseReturnValue
 
 from feedback_app.core.config import Settings
+from feedback_app.web.refusal import refuse_later, shows_form_again
 
 CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 TITLE = "请求未执行"
-MESSAGE = "无法确认提交来自本站页面，操作未执行。请返回本站页面重新提交。"
+REASON = "无法确认提交来自本站页面，操作未执行。"  # what a form shown again says, before its own advice
+MESSAGE = f"{REASON}请返回本站页面重新提交。"  # the 403 page
 
 Origin = tuple[str, str, int]
 
@@ -55,12 +63,19 @@ def from_this_site(settings: Settings) -> bool | None:
     return source is not None and source in site_origins(settings)
 
 
+def refused_page() -> ResponseReturnValue:
+    return render_template("errors/error.html", code=403, title=TITLE, message=MESSAGE), 403
+
+
 def init_origin_check(app: Flask, settings: Settings) -> None:
     """Before the hooks that say who is asking, check CSRF or count a rate limit: a refused request
-    reaches none of them."""
+    reaches none of them, unless its view shows its form again (then it needs to know who is asking)."""
 
     @app.before_request
     def check_origin() -> ResponseReturnValue | None:
         if request.method not in CHANGING_METHODS or from_this_site(settings) is not False:
             return None
-        return render_template("errors/error.html", code=403, title=TITLE, message=MESSAGE), 403
+        if shows_form_again():
+            refuse_later(REASON, refused_page, status=403)  # answered by web.csrf's hook
+            return None
+        return refused_page()
