@@ -22,17 +22,35 @@ from feedback_app.web.transaction import get_session
 bp = Blueprint("actions", __name__, url_prefix="/staff")
 
 
+NOT_A_NUMBER = "请填写有效的数字"
+
+
 class ActionForm(Form):
-    version = IntegerField(validators=[Optional()])
-    kind = StringField()
-    reason = StringField()
-    note = TextAreaField()
-    unit = IntegerField(validators=[Optional()])
-    handler = IntegerField(validators=[Optional()])
-    into = StringField()
-    days = IntegerField(validators=[Optional()])
-    body = TextAreaField()
-    reply = IntegerField(validators=[Optional()])
+    """The fields of every action of the submission page; each action reads its own. Bound to what was
+    sent, it is passed back to the page (``render_detail(forms={action: form})``), which shows what was
+    typed in that action's form, and each field's problem next to it."""
+
+    version = IntegerField("版本", validators=[Optional()], invalid_value_message=NOT_A_NUMBER)
+    kind = StringField("类型")
+    reason = StringField("理由")
+    note = TextAreaField("说明")
+    unit = IntegerField("责任单位", validators=[Optional()], invalid_value_message=NOT_A_NUMBER)
+    handler = IntegerField("承办人", validators=[Optional()], invalid_value_message=NOT_A_NUMBER)
+    into = StringField("受理编号")
+    days = IntegerField("延长天数", validators=[Optional()], invalid_value_message="请填写1至30之间的整数")
+    body = TextAreaField("答复内容")
+    reply = IntegerField("答复", validators=[Optional()], invalid_value_message=NOT_A_NUMBER)
+
+
+def _refusal_message(form: ActionForm) -> str:
+    """Why the form was not acted on, for the top of the page: the request's refusal, else each field's
+    problem (shown next to the field too, where the page has it)."""
+    reason = problem()
+    if reason is not None:
+        return f"{reason}请重新操作。"
+    wrong = "；".join(f"{field.label.text}：{error}" for field in form
+                      if field.name != "csrf_token" for error in field.errors)
+    return f"操作未执行。{wrong}。" if wrong else "操作未执行，请重新操作。"
 
 
 def _text(field) -> str:
@@ -106,16 +124,18 @@ def act(reference: str, action: str):
         abort(403)
     submission = load_visible(reference)
     form = ActionForm()
-    if not form.validate():
-        flash(f"{problem()}请重新操作。" if problem() else "请填写有效的数字。", "error")
-        return render_detail(submission, 400)
+    # a refused request (web.refusal: a bad CSRF token, another site, the database unable to save) runs
+    # this view again only to show the form as it was filled in: the form fails, and nothing is done
+    if not form.validate() or problem() is not None:
+        flash(_refusal_message(form), "error")
+        return render_detail(submission, 400, forms={action: form})
     db = get_session()
     try:
         _perform(action, db, actor(), submission, form)
     except (StaleSubmission, StaleDataError):
         db.rollback()
         flash("此件在您打开页面后已被他人处理，您的操作未执行。请查看最新情况后再决定。", "error")
-        return render_detail(load_visible(reference), 409)
+        return render_detail(load_visible(reference), 409, forms={action: form})
     except TransitionRefused:
         abort(403)
     except (ActionError, clocks.ClockError) as exc:

@@ -38,6 +38,7 @@ from feedback_app.web.forms import Form
 from feedback_app.web.transaction import get_session
 
 QUERY_CODE_FORM = "query_code"  # the 补发查询码 form's key in render_detail(forms=...)
+WITHDRAW_FORM = "withdraw_publication"  # the 撤回公开 form's key (web.staff.publication.withdraw)
 
 
 
@@ -123,6 +124,10 @@ def allowed_actions(submission: Submission, role: str) -> set[str]:
 
 def render_detail(submission: Submission, status: int = 200, forms: dict[str, Any] | None = None
                   ) -> tuple[str, int]:
+    """The submission page. ``forms``: the forms sent in this request, bound to what was sent, by the
+    action they belong to (``web.staff.actions``' action names, ``QUERY_CODE_FORM``, ``WITHDRAW_FORM``):
+    when a request is refused, fails or is not valid, its form shows what was typed and what was wrong,
+    and every other form is shown empty, as after a GET."""
     viewer = current_staff()
     assert viewer is not None  # behind require
     db = get_session()
