@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # last: after-request hooks run last-registered first, so the request's transaction commits
     # before the others run (they only set headers) and holds the write lock no longer
     transaction.init_db(app, make_engine(settings.database_url, busy_seconds=settings.database_busy_seconds))
+    unavailable.remember_office_phone(app)  # after init_db: the latest bulletin's phone, for the 503 page
     refusal_audit.init_refusal_audit(app)  # after init_db: it leaves its job before the request's end takes them
     for group in COMMANDS:
         app.cli.add_command(group)

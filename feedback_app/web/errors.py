@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from feedback_app.core.errors import NotFound
@@ -30,26 +31,45 @@ def incident_id() -> str:
     return secrets.token_hex(4).upper()
 
 
+def unexpected(exc: BaseException) -> ResponseReturnValue:
+    """The 500 answer to a failure nobody expected: a new incident number, on the page and in the log line.
+
+    Every 500 comes here, whatever raised it: an error no handler of its own answers (``register_error_pages``),
+    one that ``web.unavailable`` does not count as the database or the disk failing, and one that Flask turns
+    into ``InternalServerError`` itself (raised in an after-request hook, or by an error handler)."""
+    incident = incident_id()
+    # the citizen quotes the number; the log line names the failure and the route, never who asked
+    current_app.logger.error("unhandled %s on %s %s (incident %s)", type(exc).__name__, request.method,
+                             request.path, incident, exc_info=exc)
+    return error_page(InternalServerError.code, incident)
+
+
 def register_error_pages(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if exc.response is not None:  # a view chose its own answer (e.g. a rate limit keeping the form)
             return exc.response
+        if isinstance(exc, InternalServerError):
+            return server_error(exc)
         response = error_page(exc.code or 500)
         if exc.code == 405 and isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             return response[0], exc.code, {"Allow": ", ".join(exc.valid_methods)}
         return response
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError):
+        """Flask's own 500 (an error raised where no handler catches it: an after-request hook, an error
+        handler; Flask has logged it already) and ``abort(500)``: the failure behind it gets its number."""
+        if exc.response is not None:
+            return exc.response
+        return unexpected(exc.original_exception or exc)
 
     @app.errorhandler(NotFound)
     def not_found(_exc):
         return error_page(404)
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):
+    def any_error(exc: Exception):
         if isinstance(exc, HTTPException):
             return http_error(exc)
-        incident = incident_id()
-        # the citizen quotes the number; the log line names the failure and the route, never who asked
-        app.logger.error("unhandled %s on %s %s (incident %s)", type(exc).__name__, request.method,
-                         request.path, incident, exc_info=exc)
-        return error_page(InternalServerError.code, incident)
+        return unexpected(exc)

@@ -4,9 +4,13 @@ never a false receipt.
 An operational database error (SQLite: a read-only file, the write lock held past the wait, a full
 disk; PostgreSQL: stopped, the connection lost) or a full disk while an attachment is written, raised
 by a view or by the request's commit, is answered with 503 "系统暂时无法保存" and the office's phone
-number. A POST's own page comes back as it was filled in (``web.refusal``), read without writing; the
-changes the request made to the browser's session are dropped (no receipt to show). When even reading
-fails, the page lists what was typed so that it can be copied.
+number (the setting; else the bulletin's, read when the app starts and again whenever the citizen's form
+reads its bulletin; else a line that sends the person to the channels the bulletin lists). A POST's
+own page comes back as it was filled in (``web.refusal``), read without writing; the changes the
+request made to the browser's session are dropped (no receipt to show). When even reading fails, the
+page lists what was typed so that it can be copied. Any other error these handlers see (a
+file the site may not write, a database error that is a fault of the code) is a 500 with its incident
+number (``web.errors.unexpected``), as every unexpected error is.
 """
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ import logging
 from flask import Flask, current_app, g, render_template, request, session
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from feedback_app import current
-from feedback_app.web import transaction
+from feedback_app.bulletin.service import latest
+from feedback_app.web import errors, transaction
 from feedback_app.web.refusal import refuse
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,7 @@ DATABASE_ERRORS = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
 NOT_SAVED = "系统暂时无法保存您提交的内容，本次提交未成功，请稍后再提交。"
 NOT_READ = "系统暂时无法访问，请稍后再试。"
+NO_PHONE = "如情况紧急，请通过通报中公布的联系电话、来信地址等渠道反映。"  # when the site knows no number
 UNTYPED = frozenset({"csrf_token", "form_token", "website", "version"})  # not what a person typed
 
 
@@ -52,8 +59,28 @@ def init_unavailable(app: Flask) -> None:
 
 
 def office_phone() -> str | None:
-    """The number to call: the setting, else the one of the bulletin the site showed last."""
+    """The number to call: the setting, else the one of the bulletin the site read last (at start, the
+    latest bulletin's: ``remember_office_phone``; then the one whose form a citizen opened)."""
     return current.settings().office_phone or current_app.extensions.get("office_phone")
+
+
+def remember_office_phone(app: Flask) -> None:
+    """At start, before any request (``create_app``, after ``transaction.init_db``): the phone of the
+    latest bulletin, so that the 503 page has a number after a restart, on staff pages, and when the
+    database fails before any citizen opened a form. Not read when the setting gives one; a database
+    that cannot be read is logged and stops nothing (the page then sends the person to the bulletin)."""
+    if app.extensions["settings"].office_phone:
+        return
+    factory: sessionmaker[Session] = app.extensions["db_sessionmaker"]
+    try:
+        with factory() as db:
+            bulletin = latest(db)
+            phone = bulletin.contact_phone if bulletin is not None else None
+    except sa.SQLAlchemyError:
+        log.exception("the latest bulletin's phone could not be read at start; the citizen's form reads it again")
+        return
+    if phone:
+        app.extensions["office_phone"] = phone
 
 
 def _keep_session_as_sent() -> None:
@@ -85,8 +112,8 @@ def _commit_failed(error: Exception) -> Response | None:
 
 
 def _raised(error: Exception) -> ResponseReturnValue:
-    if not is_unavailable(error):
-        raise error
+    if not is_unavailable(error):  # not the database or the disk failing: an error like any other
+        return errors.unexpected(error)
     return answer(error)
 
 
@@ -100,14 +127,14 @@ def answer(error: BaseException) -> Response:
         session.update(g.session_as_sent)
     reason = NOT_SAVED if request.method == "POST" else NOT_READ
     phone = office_phone()
-    notice = f"{reason}如情况紧急，请拨打 {phone}。" if phone else reason
+    notice = reason + (f"如情况紧急，请拨打 {phone}。" if phone else NO_PHONE)
 
     def page() -> ResponseReturnValue:
         typed = [(k, v) for k, v in request.form.items(multi=True)
                  if v.strip() and k not in UNTYPED and "password" not in k]
         title = "系统暂时无法保存" if request.method == "POST" else "系统暂时无法访问"
         return render_template("errors/unavailable.html", code=503, title=title, message=reason, phone=phone,
-                               typed=typed), 503
+                               no_phone=NO_PHONE, typed=typed), 503
 
     try:
         response = refuse(notice, page) if _hooks_again() else current_app.make_response(page())
