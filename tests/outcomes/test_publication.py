@@ -231,6 +231,10 @@ def test_withdrawing_takes_it_off_the_bulletin_page(app, session, settings, bull
     assert "建议继续压减涉企会议" in app.test_client().get(BULLETIN).get_data(as_text=True)
     detail = admin.get(f"/staff/submissions/{s.reference}").get_data(as_text=True)
     assert "撤回公开" in detail
+    refused = admin.post(f"/staff/publication/{s.reference}/withdraw", data={"reason": "反映人\x07要求撤回"})
+    assert refused.status_code == 400  # the case page again, the reason as typed (the control shown as U+FFFD)
+    assert "反映人\ufffd要求撤回" in refused.get_data(as_text=True)
+    assert published_row(session, s).withdrawn_at is None
     assert admin.post(f"/staff/publication/{s.reference}/withdraw", data={"reason": "反映人要求撤回"}).status_code == 303
     assert published_row(session, s).withdrawn_at is not None
     assert "建议继续压减涉企会议" not in app.test_client().get(BULLETIN).get_data(as_text=True)

@@ -29,7 +29,7 @@ from feedback_app.outcomes import publication, published, redaction
 from feedback_app.web.access import actor, current_staff, may_here, require
 from feedback_app.web.forms import Form
 from feedback_app.web.refusal import keeps_input, problem
-from feedback_app.web.staff.case_page import load_visible
+from feedback_app.web.staff.case_page import WITHDRAW_FORM, load_visible, render_detail
 from feedback_app.web.transaction import get_session
 
 bp = Blueprint("publication", __name__, url_prefix="")
@@ -128,9 +128,9 @@ def publish(reference: str):
 def withdraw(reference: str):
     submission = load_visible(reference)
     form = WithdrawForm()
-    if not form.validate():
-        flash(f"{problem() or '页面已过期。'}请重新操作。", "error")
-        return redirect(url_for("staff.detail", reference=reference), code=303)
+    if not form.validate():  # the case page again, the reason as typed
+        flash(f"{problem() or '操作未执行。'}请重新操作。", "error")
+        return render_detail(submission, 400, forms={WITHDRAW_FORM: form})
     db = get_session()
     try:
         publication.withdraw(db, settings(), actor(), submission, reason=form.reason.data or "")
