@@ -219,7 +219,7 @@ def test_a_write_lock_held_past_the_busy_timeout_is_503_then_the_same_form_posts
             response = send()
             waited = time.monotonic() - began
             pages[who] = assert_not_saved(response, typed, OFFICE_PHONE)
-            assert 0.45 <= waited < 2.5, (who, waited)  # it waited for the lock as long as it was told, no longer
+            assert 0.45 <= waited < 8, (who, waited)  # as long as it was told (0.5 s), not the default 10 s
         assert_no_citizen_receipt(citizen)
         assert_no_staff_receipt(clerk)
         assert stored_files(attachments) == set()
@@ -279,7 +279,7 @@ def test_a_writer_waits_at_the_write_gate_no_longer_than_told(thread, tmp_path):
     threads, began = threading.active_count(), time.monotonic()
     with pytest.raises(WriteGateTimeout):
         run(gate.acquire)
-    assert 0.28 <= time.monotonic() - began < 2
+    assert 0.28 <= time.monotonic() - began < 8  # the 0.3 s it was told, not as long as the holder holds
     # the main thread waited in flock itself; another thread left a waiter behind, blocked until the gate is free
     assert threading.active_count() == threads + (thread != "main thread")
     assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0, 0)

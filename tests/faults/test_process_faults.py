@@ -317,7 +317,7 @@ def test_a_worker_stuck_with_the_write_lock_does_not_hold_up_the_others(sqlite_t
         held.let_go()
     html = unescape(refused.text())
     assert refused.status == 503 and NOT_SAVED in html and OFFICE_PHONE in html and body in html
-    assert 0.9 <= waited < 5, waited
+    assert 0.9 <= waited < 8, waited  # the 1 s busy timeout, not the holder's 10 s
     assert count(url, "submission") == 0 and stored_files(instance / "attachments") == set()
     token = FORM_TOKEN_RE.search(html)
     assert token, "the form came back without its token"
