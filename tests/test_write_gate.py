@@ -11,7 +11,7 @@ from flask import abort
 from sqlalchemy import make_url
 
 from feedback_app.app import create_app
-from feedback_app.core.database import WriteGate
+from feedback_app.core.write_gate import WriteGate
 from feedback_app.web.transaction import get_session
 from tests.conftest import make_settings
 

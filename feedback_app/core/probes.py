@@ -7,7 +7,7 @@ and statement timeout (a read-only server or a standby refuses it). The answer i
 ``busy`` (the lock held past the short wait), ``unreachable`` (the database cannot be opened or
 connected to) or ``error`` (it answered but refused the probe otherwise). Nothing is kept.
 
-The probe does not pass the write gate (``core.database.WriteGate``): a request that holds the gate
+The probe does not pass the write gate (``core.write_gate.WriteGate``): a request that holds the gate
 would hold the probe. It meets the writer in SQLite's own busy handler instead, for at most
 ``PROBE_BUSY_MS``, holds the lock for two statements and gives the connection back with its busy
 timeout as it was.

@@ -35,8 +35,8 @@ from feedback_app.core.database import (
     release_write_gate,
     run_jobs,
     take_jobs,
-    write_gate,
 )
+from feedback_app.core.write_gate import write_gate
 from feedback_app.intake import attachments
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,8 @@ from sqlalchemy import text
 from feedback_app.app import create_app
 from feedback_app.bulletin.service import import_bulletin
 from feedback_app.core.config import REPO_ROOT
-from feedback_app.core.database import WriteGate, WriteGateTimeout, make_engine
+from feedback_app.core.database import make_engine
+from feedback_app.core.write_gate import WriteGate, WriteGateTimeout
 from feedback_app.web.staff.intake import RECEIPT_KEY as STAFF_RECEIPT_KEY
 from tests.auth.helpers import client_as, create_staff
 from tests.conftest import SEED, SEED_SLUG, make_settings
