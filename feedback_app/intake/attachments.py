@@ -103,15 +103,21 @@ def store(directory: Path, incoming: IncomingFile) -> StoredFile:
 
 
 def place(directory: Path, stored_name: str) -> None:
-    """Its row committed: move the file from ``partial/`` to its place. Done already (by a sweep at
-    another worker's start): nothing happens."""
-    target = path_of(directory, stored_name)
+    """Its row committed: move the file from ``partial/`` to its place."""
+    move_into_place(partial_path(directory, stored_name), path_of(directory, stored_name))
+
+
+def move_into_place(source: Path, target: Path) -> bool:
+    """Rename a file whose row was committed from where it was written to its place in the store. Done
+    already (by a sweep or a tidy at another process's start): nothing happens, and False."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.replace(partial_path(directory, stored_name), target)
+        os.replace(source, target)
     except FileNotFoundError:
         if not target.exists():
             raise
+        return False
+    return True
 
 
 def discard(directory: Path, stored_name: str) -> None:

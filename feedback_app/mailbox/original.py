@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedback_app.core.models import InboundMessage
-from feedback_app.intake.attachments import path_of
+from feedback_app.intake.attachments import move_into_place, path_of
 from feedback_app.mailbox.parse import header_block
 
 log = logging.getLogger("feedback_app.mail")
@@ -126,14 +126,8 @@ def put_in_place(directory: Path, name: str) -> None:
     """Rename the temporary file of a committed row to its place, durably. Done already (by another
     run tidying): nothing happens."""
     target = path_of(directory, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(partial_path(directory, name), target)
-    except FileNotFoundError:
-        if not target.exists():
-            raise
-        return
-    _sync_directory(target.parent)
+    if move_into_place(partial_path(directory, name), target):
+        _sync_directory(target.parent)
 
 
 def _sync_directory(path: Path) -> None:
